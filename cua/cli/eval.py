@@ -63,6 +63,9 @@ def eval_command(
     memory: Annotated[
         str, typer.Option(help="on: retrieve verified experience into prompts (never of the evaluated task).")
     ] = "off",
+    encoder: Annotated[
+        str, typer.Option(help="Memory's text encoder: static (fast, the default) or minilm.")
+    ] = "static",
 ) -> None:
     """Evaluate a policy on a task suite: every episode recorded, validators decide success."""
     if policy not in POLICIES:
@@ -76,16 +79,18 @@ def eval_command(
         raise UsageError("--memory is on or off")
     memory_factory = None
     if memory == "on":
-        from cua.memory import ExperienceIndex, ExperienceMemory, MiniLMEncoder
+        from cua.memory import ExperienceIndex, ExperienceMemory, make_encoder
         from cua.store import resolve_data_dir
         from cua.tasks import builtin_families
 
         index = ExperienceIndex.beside(resolve_data_dir(data_dir))
-        encoder = MiniLMEncoder()
+        text_encoder = make_encoder(encoder)
         held_out = {f.id for f in builtin_families() if f.split == "eval"}
 
         def memory_factory(task: TaskSpec) -> Any:
-            return ExperienceMemory(index, encoder, app=task.app, task_id=task.id, held_out_families=held_out)
+            return ExperienceMemory(
+                index, text_encoder, app=task.app, task_id=task.id, held_out_families=held_out
+            )
 
         if not as_json:
             typer.echo(

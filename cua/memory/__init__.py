@@ -3,7 +3,7 @@
 ::
 
     index = ExperienceIndex.beside(data_dir)              # <data_dir>/memory/memory.sqlite
-    encoder = MiniLMEncoder()                             # all-MiniLM-L6-v2, offline
+    encoder = make_encoder()                              # distilled all-MiniLM-L6-v2, offline
     admit(store, index, encoder)                          # verified successes + pitfalls
     hook = ExperienceMemory(index, encoder, app=task.app, task_id=task.id,
                             held_out_families=held_out)
@@ -16,7 +16,7 @@ See ``cua.memory.admission`` (what is admitted), ``cua.memory.index`` (schema, e
 """
 
 from cua.memory.admission import AdmissionConfig, AdmitReport, admit, classify, describe_action, is_oracle
-from cua.memory.embed import MiniLMEncoder, TextEncoder, screen_vector
+from cua.memory.embed import MiniLMEncoder, StaticEncoder, TextEncoder, make_encoder, screen_vector
 from cua.memory.hook import ExperienceMemory, Hit, MemoryConfig, Ranked
 from cua.memory.index import ExperienceIndex, Item, MemoryIndexError, NewItem, StepNote
 from cua.memory.render import approx_tokens, render
@@ -33,6 +33,7 @@ __all__ = [
     "MiniLMEncoder",
     "NewItem",
     "Ranked",
+    "StaticEncoder",
     "StepNote",
     "TextEncoder",
     "admit",
@@ -40,6 +41,7 @@ __all__ = [
     "classify",
     "describe_action",
     "is_oracle",
+    "make_encoder",
     "render",
     "screen_vector",
 ]

@@ -172,6 +172,7 @@ def admit(
     """Admit every qualifying run of ``store`` into ``index``, then apply the capacity bounds."""
     cfg = config or AdmissionConfig()
     report = AdmitReport()
+    index.bind_encoder(encoder)
     admitted = index.run_ids()
     new: list[NewItem] = []
     for run in store.list_runs():
@@ -192,7 +193,7 @@ def admit(
             report.skipped["no parsed action"] += 1
             continue
         new.append(item_new)
-    added = index.add(new)
+    added = index.add(new, encoder=encoder.name)
     report.already += added.already
     report.merged = added.merged
     report.pitfalls = sum(1 for it in new if it.kind == "pitfall")

@@ -110,6 +110,7 @@ class ExperienceMemory:
         """Serve memory for tasks of ``app``; never items of ``task_id`` nor of ``held_out_families``."""
         self.index = index
         self.encoder = encoder
+        index.bind_encoder(encoder)  # stored vectors and queries must come from the same encoder
         self.app = app
         self.task_id = task_id
         self.held_out = frozenset(held_out_families)

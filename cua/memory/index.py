@@ -16,6 +16,11 @@ Schema (``<data_dir>/memory/memory.sqlite``, ``PRAGMA user_version = 1``)::
     item_runs(run_id PRIMARY KEY, item_id -> items ON DELETE CASCADE, task_id, admitted_at)
     outcomes(episode PRIMARY KEY, success, settled_at)      -- each episode counts once
     exposures(episode, item_id, PRIMARY KEY (episode, item_id))
+    meta(key PRIMARY KEY, value)                            -- 'text_encoder': the vectors' encoder
+
+Text vectors are only comparable within one encoder: the index records which one made them,
+and ``bind_encoder`` re-embeds every item's instruction when another encoder opens it (an index
+from before the record counts as ``all-MiniLM-L6-v2``, the only encoder there was).
 
 Eviction (when a kind exceeds its capacity): lowest utility first, then fewest merged runs,
 then least recently shown (never shown counts as oldest), then oldest admitted.
@@ -24,6 +29,7 @@ then least recently shown (never shown counts as oldest), then oldest admitted.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -36,7 +42,9 @@ import numpy as np
 import numpy.typing as npt
 
 from cua.errors import CuaError
-from cua.memory.embed import SCREEN_DIM, TEXT_DIM, Vector
+from cua.memory.embed import SCREEN_DIM, TEXT_DIM, TextEncoder, Vector
+
+log = logging.getLogger("cua.memory")
 
 Kind = Literal["success", "pitfall"]
 DB_NAME = "memory.sqlite"
@@ -85,7 +93,10 @@ _SCHEMA = (
         PRIMARY KEY (episode, item_id)
     ) WITHOUT ROWID
     """,
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+#: The encoder of indexes written before the ``meta`` table existed.
+LEGACY_ENCODER = "all-MiniLM-L6-v2"
 
 
 class MemoryIndexError(CuaError):
@@ -220,16 +231,72 @@ class ExperienceIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the text encoder -------------------------------------------------------------------------
+
+    @property
+    def encoder_name(self) -> str | None:
+        """Return the name of the encoder the stored text vectors were made with (None: no items yet)."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'text_encoder'").fetchone()
+            if row is not None:
+                return str(row[0])
+            return LEGACY_ENCODER if self.count() else None
+
+    def bind_encoder(self, encoder: TextEncoder, *, batch: int = 512) -> int:
+        """Make the stored text vectors ``encoder``'s: re-embed every instruction if another made them.
+
+        Return how many items were re-embedded (0 when the encoder already matches). Items are
+        rewritten in one transaction, so an interrupted re-embedding leaves the old vectors and
+        the old name, and the next open starts again.
+        """
+        if encoder.dim != TEXT_DIM:
+            raise MemoryIndexError(
+                f"encoder {encoder.name} makes {encoder.dim}-d vectors; the index holds {TEXT_DIM}-d ones"
+            )
+        current = self.encoder_name
+        if current == encoder.name:
+            return 0
+        n = 0
+        with self._tx() as conn:
+            rows = conn.execute("SELECT id, instruction FROM items ORDER BY id").fetchall()
+            if rows:
+                log.info("re-embedding %d memory items: made by %s, now %s", len(rows), current, encoder.name)
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                vecs = encoder.encode([r[1] for r in chunk])
+                conn.executemany(
+                    "UPDATE items SET text_vec = ? WHERE id = ?",
+                    [(_blob(v, TEXT_DIM), r[0]) for r, v in zip(chunk, vecs, strict=True)],
+                )
+                n += len(chunk)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('text_encoder', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (encoder.name,),
+            )
+        self._arrays = None
+        return n
+
     # -- writing ----------------------------------------------------------------------------------
 
-    def add(self, items: Iterable[NewItem]) -> AddReport:
+    def add(self, items: Iterable[NewItem], *, encoder: str | None = None) -> AddReport:
         """Insert items; an item equal to a stored one (kind, family, signature) merges into it.
 
+        ``encoder`` names the encoder of the items' text vectors: it is recorded for an index
+        that has none, and must match the recorded one otherwise (``bind_encoder`` first).
         A run already admitted is skipped, so admitting a store twice changes nothing.
         """
         added = merged = already = 0
         now = self._clock()
+        current = self.encoder_name if encoder is not None else None
+        if encoder is not None and current not in (None, encoder):
+            raise MemoryIndexError(
+                f"{self.path} holds text vectors of {current}, these items were embedded with {encoder}: "
+                "open the index with bind_encoder(encoder) first"
+            )
         with self._tx() as conn:
+            if encoder is not None and current is None:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('text_encoder', ?)", [encoder])
             for it in items:
                 if conn.execute("SELECT 1 FROM item_runs WHERE run_id = ?", (it.run_id,)).fetchone():
                     already += 1

@@ -17,9 +17,9 @@ from cua.memory import (
     ExperienceIndex,
     ExperienceMemory,
     MemoryConfig,
-    MiniLMEncoder,
     NewItem,
     StepNote,
+    TextEncoder,
     admit,
     approx_tokens,
     screen_vector,
@@ -33,11 +33,6 @@ OK = (640, 400)
 OK_HIT = {"role": "push button", "name": "OK", "app": "fake", "bbox": [560, 380, 160, 40]}
 
 
-@pytest.fixture(scope="session")
-def encoder() -> MiniLMEncoder:
-    return MiniLMEncoder()
-
-
 @pytest.fixture
 def index(tmp_path: Path) -> Iterator[ExperienceIndex]:
     with ExperienceIndex.beside(tmp_path / "data") as idx:
@@ -49,9 +44,7 @@ def start_screen() -> np.ndarray:
     return screen_vector(sb.reset("fake").screenshot)
 
 
-def item(
-    encoder: MiniLMEncoder, run_id: str, instruction: str, steps: list[StepNote], **kw: object
-) -> NewItem:
+def item(encoder: TextEncoder, run_id: str, instruction: str, steps: list[StepNote], **kw: object) -> NewItem:
     screen = start_screen()
     fields: dict[str, object] = dict(
         kind="success", family=f"fam.{run_id}", app="fake", instruction=instruction, steps=tuple(steps),
@@ -88,7 +81,7 @@ def record(
 
 
 def test_admission_keeps_only_verified_successes_and_failures_as_pitfalls(
-    tmp_path: Path, index: ExperienceIndex, encoder: MiniLMEncoder
+    tmp_path: Path, index: ExperienceIndex, encoder: TextEncoder
 ) -> None:
     store = TrajectoryStore(tmp_path / "data")
     good = record(store, "press OK in the dialog")
@@ -118,7 +111,7 @@ def test_admission_keeps_only_verified_successes_and_failures_as_pitfalls(
     store.close()
 
 
-def test_exclusions_pitfalls_and_budget(index: ExperienceIndex, encoder: MiniLMEncoder) -> None:
+def test_exclusions_pitfalls_and_budget(index: ExperienceIndex, encoder: TextEncoder) -> None:
     steps = [StepNote("click", "push button 'OK'"), StepNote("done")]
     index.add(
         [
@@ -151,7 +144,7 @@ def test_exclusions_pitfalls_and_budget(index: ExperienceIndex, encoder: MiniLME
     assert short is None or approx_tokens(short) <= 20
 
 
-def test_eviction_drops_lowest_utility_then_oldest(tmp_path: Path, encoder: MiniLMEncoder) -> None:
+def test_eviction_drops_lowest_utility_then_oldest(tmp_path: Path, encoder: TextEncoder) -> None:
     clock = iter(range(100)).__next__
     with ExperienceIndex(tmp_path / "m", clock=lambda: float(clock())) as idx:
         idx.add([item(encoder, f"r{i}", f"task number {i}", [StepNote("done")]) for i in range(4)])
@@ -167,7 +160,7 @@ def test_eviction_drops_lowest_utility_then_oldest(tmp_path: Path, encoder: Mini
 
 
 def test_per_step_query_resumes_from_the_matching_screen(
-    index: ExperienceIndex, encoder: MiniLMEncoder
+    index: ExperienceIndex, encoder: TextEncoder
 ) -> None:
     sb = FakeSandbox()
     first = sb.reset("fake")
@@ -203,7 +196,7 @@ class NeedsX:
 
 
 def test_value_driven_ranking_lifts_the_helpful_item_over_the_more_similar_one(
-    index: ExperienceIndex, encoder: MiniLMEncoder
+    index: ExperienceIndex, encoder: TextEncoder
 ) -> None:
     query = "press OK in the confirm dialog"
     index.add(
@@ -237,23 +230,23 @@ def test_value_driven_ranking_lifts_the_helpful_item_over_the_more_similar_one(
     after = probe.search(query, start_screen(), app="fake")
     assert [h.item_id for h in after.positives] == [x_id, y_id]  # X now outranks Y
     assert after.positives[1].similarity > after.positives[0].similarity  # though Y is still more similar
-    # Y is shown (and fails) until its utility sinks enough; from then on X is shown and it succeeds.
-    assert outcomes == [False] * 5 + [True] * 3
+    # Y is shown (and fails) until its utility 1 / (2 + k) after k failures sinks enough to offset
+    # its similarity lead; from then on X is shown and it succeeds (X's utility only rises).
+    gap = before.positives[0].similarity - before.positives[1].similarity
+    k = next(k for k in range(1, 8) if config.w_utility * (0.5 - 1 / (2 + k)) > gap)
+    assert outcomes == [False] * k + [True] * (8 - k)
     x, y = index.items([x_id, y_id])
     assert x.utility > 0.5 > y.utility
 
 
-def test_cli_build_list_show_forget(
-    tmp_path: Path, encoder: MiniLMEncoder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_build_list_show_forget(tmp_path: Path, encoder: TextEncoder) -> None:
     data = tmp_path / "data"
     with TrajectoryStore(data) as store:
         record(store, "press OK in the dialog")
-    monkeypatch.setattr("cua.memory.embed.MiniLMEncoder", lambda: encoder)
     runner = CliRunner()
     out = runner.invoke(memory_app, ["build", "--data-dir", str(data)])
     assert out.exit_code == 0, out.output
-    assert '"admitted": 1' in out.output
+    assert '"admitted": 1' in out.output and f'"encoder": "{encoder.name}"' in out.output
     listed = runner.invoke(memory_app, ["list", "--data-dir", str(data)])
     assert listed.exit_code == 0 and "fake.press-ok" in listed.output and "0.50" in listed.output
     item_id = listed.output.splitlines()[1].split()[0]
