@@ -24,7 +24,7 @@ from cua import actions as act
 from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError
 from cua.formats import OutputFormat, ParseError, get_format
 from cua.locators import locate_point
-from cua.policy import HistoryItem, Policy, PolicyInput
+from cua.policy import HistoryItem, Policy, PolicyInput, SettlingPolicy
 from cua.safety import GuardVerdict, SafetyGuard
 from cua.store import Provenance, RunInfo, RunStatus, StepRecord, StoreError, TrajectoryStore
 from sandbox.actions import TypeText as _SandboxTypeText
@@ -317,6 +317,13 @@ class Agent:
                 parse_errors = 0
                 try:
                     obs, hit, answer, end, feedback = self._act(parsed, obs, secrets, timings)
+                    if end is None and isinstance(self.policy, SettlingPolicy):
+                        t0 = time.monotonic()
+                        if self.policy.settle():  # the policy waited: look again
+                            obs = replace(self.sandbox.observe(), changed=obs.changed)
+                        timings["policy_settle"] = (time.monotonic() - t0) * 1000
+                except PolicyError as exc:
+                    end = (RunStatus.ERROR, f"the model failed: {exc}")
                 except SandboxCrashed as exc:
                     end = (RunStatus.ERROR, f"the sandbox failed: {exc}")
                 except (SandboxError, CuaError) as exc:

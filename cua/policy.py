@@ -70,3 +70,19 @@ class Policy(Protocol):
     def provenance(self) -> dict[str, Any]:
         """Describe the model exactly: checkpoint hash or endpoint + model name, generation settings."""
         ...
+
+
+@runtime_checkable
+class SettlingPolicy(Protocol):
+    """A policy that knows when the screen is ready after its actions (oracles, replays).
+
+    The loop calls ``settle()`` after a step's actions ran and before it observes the screen
+    for the next step; ``True`` means the policy waited for something, so the loop observes
+    again. The recorded observation of the next step then shows the state the policy waited
+    for (a dialog that opened, a file saved), not a moment earlier: better records to replay
+    and to learn from. Raise ``cua.errors.PolicyError`` when the wait fails.
+    """
+
+    def settle(self) -> bool:
+        """Wait until the screen is ready for the next step; return whether anything was awaited."""
+        ...

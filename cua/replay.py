@@ -50,7 +50,7 @@ from cua.actions import Action
 from cua.agent import Agent, AgentConfig
 from cua.errors import CuaError
 from cua.locators import Locator, resolve
-from cua.policy import Policy, PolicyInput, PolicyOutput
+from cua.policy import Policy, PolicyInput, PolicyOutput, SettlingPolicy
 from cua.store import Run, Step, TrajectoryStore, VerdictSource
 from cua.tasks import TaskSpec, find_task, start, validate
 from sandbox.base import Sandbox
@@ -196,6 +196,8 @@ class ReplayPolicy:
         self.format_name = fallback.format_name if fallback is not None else "pyautogui"
         self.output_format = getattr(fallback, "output_format", None)
         self.stats = ReplayStats()
+        self._checked: tuple[int, str | None] | None = None
+        """(step position, title mismatch or None) when ``settle`` already awaited that step's title."""
 
     @property
     def handed_over(self) -> bool:
@@ -209,8 +211,12 @@ class ReplayPolicy:
         if self._next >= len(self._steps):
             return PolicyOutput(text="the recording is complete", actions=[act.Done()])
         step = self._steps[self._next]
+        if self._checked is not None and self._checked[0] == self._next:
+            problem = self._checked[1]
+        else:
+            problem = self._await_title(step)
+        self._checked = None
         self._next += 1
-        problem = self._await_title(step)
         if problem is None:
             try:
                 actions = self._rewrite(step)
@@ -225,6 +231,19 @@ class ReplayPolicy:
         if self._params is not None:
             thought = self._params.text(thought, consume=False)
         return PolicyOutput(text=f"replay of step {step.index}: {thought}".strip(), actions=actions)
+
+    def settle(self) -> bool:
+        """Wait for the title the recording saw before its next step, before the loop observes.
+
+        So the replay's own record shows each screen once it matches the recording. A mismatch
+        is kept for ``act``, which hands over without waiting a second time.
+        """
+        if self.handed_over:
+            return self.fallback.settle() if isinstance(self.fallback, SettlingPolicy) else False
+        if self._next >= len(self._steps) or self._steps[self._next].window_title is None:
+            return False
+        self._checked = (self._next, self._await_title(self._steps[self._next]))
+        return True
 
     def _fallback(self, inp: PolicyInput) -> PolicyOutput:
         if self.fallback is None:

@@ -59,11 +59,32 @@ class OraclePolicy:
         self._next = 0
         self._pending: tuple[Condition, Any, float] | None = None
 
-    def _finish_pending(self) -> None:
-        if self._pending is not None:
-            condition, snap, timeout = self._pending
-            self._pending = None
-            self._runner.wait(condition, snap, timeout)
+    def _finish_pending(self) -> bool:
+        if self._pending is None:
+            return False
+        condition, snap, timeout = self._pending
+        self._pending = None
+        self._runner.wait(condition, snap, timeout)
+        return True
+
+    def settle(self) -> bool:
+        """Wait for the last step's ``until`` condition, then any ``wait_for`` steps that follow it.
+
+        Called by the agent loop before it observes, so the recorded screen of the next step (and
+        the title a replay waits for) shows the state the oracle waited for.
+        """
+        steps = self.task.oracle or ()
+        try:
+            waited = self._finish_pending()
+            while self._next < len(steps) and isinstance(steps[self._next], WaitStep):
+                step = steps[self._next]
+                assert isinstance(step, WaitStep)
+                self._next += 1
+                self._runner.wait(step.condition, step.condition.snapshot(self._sandbox), step.timeout_s)
+                waited = True
+            return waited
+        except OracleFailed as exc:
+            raise PolicyError(f"oracle of {self.task.id} failed at step {self._next}: {exc}") from None
 
     def act(self, inp: PolicyInput) -> PolicyOutput:
         """Return the next oracle step's actions, or Done when the oracle is complete."""

@@ -10,6 +10,7 @@ import pytest
 
 from cua import actions as act
 from cua.agent import Agent, AgentConfig, StepEvent
+from cua.errors import PolicyError
 from cua.models.scripted import ScriptedPolicy
 from cua.store import RunStatus, TrajectoryStore
 from sandbox.fake import FakeSandbox
@@ -42,6 +43,39 @@ def test_scripted_episode_is_recorded_step_by_step(store: TrajectoryStore) -> No
     assert steps[0].hit == {"role": "push button", "name": "OK", "app": "fake", "path": [0, 0],
                             "bbox": [560, 380, 160, 40], "offset": [0.5, 0.5]}  # fmt: skip
     assert run_row.provenance.prompt_format == "ui-tars-1.5"
+
+
+class SettlesAfterClick(ScriptedPolicy):
+    """Clicks OK, then (in ``settle``) presses it a second time "in the background" before the look."""
+
+    def __init__(self, sandbox: FakeSandbox, fail: bool = False) -> None:
+        super().__init__([act.Click(*OK), act.Done()])
+        self.sandbox, self.fail, self.settled = sandbox, fail, 0
+
+    def settle(self) -> bool:
+        self.settled += 1
+        if self.fail:
+            raise PolicyError("the awaited dialog never came")
+        self.sandbox.observe()
+        self.screen_at_settle = self.sandbox.current_screen
+        return True
+
+
+def test_a_settling_policy_is_awaited_before_the_next_observation(store: TrajectoryStore) -> None:
+    sb = FakeSandbox()
+    policy = SettlesAfterClick(sb)
+    result = Agent(policy, sb, store=store, config=AgentConfig(max_steps=4)).run(  # type: ignore[arg-type]
+        "press OK", sb.reset("fake"), app="fake"
+    )
+    assert result.status == RunStatus.SUCCESS and policy.settled == 1  # not after Done
+    assert policy.inputs[1].screenshot.tobytes() == sb.observe().screenshot.tobytes()
+    timings = store.steps(result.run_id)[0].timings
+    assert "policy_settle" in timings
+    failing = SettlesAfterClick(sb2 := FakeSandbox(), fail=True)
+    result = Agent(failing, sb2, config=AgentConfig(max_steps=4)).run(  # type: ignore[arg-type]
+        "press OK", sb2.reset("fake"), app="fake"
+    )
+    assert result.status == RunStatus.ERROR and "never came" in result.summary
 
 
 def test_raw_model_text_is_parsed_and_errors_are_fed_back(store: TrajectoryStore) -> None:

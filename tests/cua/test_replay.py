@@ -68,6 +68,23 @@ def test_replay_on_another_instance_with_the_window_moved_and_resized(
 
 
 @pytest.mark.x11
+def test_a_save_dialog_is_replayed_to_the_saved_state(tmp_path: Path) -> None:
+    """The oracle's waits (file saved, dialog closed) are part of the record, so the replay ends only
+    once the new file exists: the step before ``done`` was recorded after the oracle's wait."""
+    store = TrajectoryStore(tmp_path)
+    _, task = find_task("mousepad.letter-save-as/0")
+    report = evaluate([task], lambda t, sb, seed: OraclePolicy(t, sb), policy_name="oracle", store=store)
+    run_id = report.episodes[0].run_id
+    assert report.episodes[0].passed and run_id
+    last = store.steps(run_id)[-1]
+    assert last.action == {"type": "done", "answer": None} and "Save As" not in (last.window_title or "")
+    with XvfbSandbox() as sandbox:
+        result = replay(store, run_id, sandbox, task_id="mousepad.letter-save-as/1", move_window=True)
+    assert result.stats.handed_over_at is None, result.stats.reason
+    assert result.passed, result.reasons
+
+
+@pytest.mark.x11
 def test_a_missing_target_hands_over_to_the_fallback(recorded: tuple[TrajectoryStore, str]) -> None:
     store, run_id = recorded
     steps = list(load_recording(store, run_id).steps)
