@@ -116,3 +116,50 @@ def forget(
     with _open(data_dir) as index:
         n = index.forget(item_ids or []) + (index.forget_family(family) if family else 0)
         typer.echo(f"forgot {n} item(s)")
+
+
+@memory_app.command("query")
+def query(
+    instruction: Annotated[str, typer.Argument(help="The task, as it would be given to the agent.")],
+    app: Annotated[str | None, typer.Option(help="Only items of this application (profile name).")] = None,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="A PNG of the first screen (its layout counts in the ranking).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many positives to list.")] = 5,
+    budget_tokens: Annotated[int, typer.Option(help="Token budget of the rendered prompt text.")] = 400,
+    data_dir: DataDir = None,
+    encoder: Encoder = "static",
+) -> None:
+    """Show what a run would be shown: ranked items (similarity, utility, score) and the prompt text."""
+    from PIL import Image, UnidentifiedImageError
+
+    from cua.memory.embed import make_encoder, screen_vector
+    from cua.memory.hook import ExperienceMemory, MemoryConfig
+    from cua.memory.render import render
+
+    screen = None
+    if screenshot is not None:
+        try:
+            with Image.open(screenshot) as image:
+                screen = screen_vector(image)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise UsageError(f"--screenshot {screenshot} is not a readable image: {exc}") from exc
+    with _open(data_dir) as index:
+        config = MemoryConfig(top_k=top, budget_tokens=budget_tokens)
+        mem = ExperienceMemory(index, make_encoder(encoder), app=app, config=config)
+        ranked = mem.search(instruction, screen, app=app, limit=max(top, 1))
+        typer.echo(f"{'id':>6} {'kind':8} {'family':28} {'sim':>6} {'utility':>7} {'score':>6}  instruction")
+        hits = ranked.positives[:top] + ranked.pitfalls[:1]
+        items = {it.id: it for it in index.items([h.item_id for h in hits])}
+        for h in hits:
+            it = items[h.item_id]
+            typer.echo(
+                f"{it.id:>6} {it.kind:8} {it.family[:28]:28} {h.similarity:6.3f} {h.utility:7.3f} "
+                f"{h.score:6.3f}  {' '.join(it.instruction.split())[:50]}"
+            )
+        text = render(
+            [(items[h.item_id], 0) for h in ranked.positives[: config.top_k]],
+            [items[h.item_id] for h in ranked.pitfalls[: config.pitfalls]],
+            budget_tokens,
+        )
+        typer.echo("\n" + (text or "(nothing similar enough to show)"))

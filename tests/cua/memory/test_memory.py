@@ -252,5 +252,11 @@ def test_cli_build_list_show_forget(tmp_path: Path, encoder: TextEncoder) -> Non
     item_id = listed.output.splitlines()[1].split()[0]
     shown = runner.invoke(memory_app, ["show", item_id, "--data-dir", str(data)])
     assert "Beta(1, 1)" in shown.output and "click on push button 'OK'" in shown.output
+    where = ["--data-dir", str(data)]
+    asked = runner.invoke(memory_app, ["query", "press the OK button", "--app", "fake", *where])
+    assert asked.exit_code == 0, asked.output
+    assert f"{item_id:>6} success" in asked.output and "1) click on push button 'OK'" in asked.output
+    bad = runner.invoke(memory_app, ["query", "x", "--screenshot", str(tmp_path), "--data-dir", str(data)])
+    assert bad.exit_code != 0 and "not a readable image" in str(bad.exception or bad.output)
     gone = runner.invoke(memory_app, ["forget", item_id, "--data-dir", str(data)])
     assert "forgot 1" in gone.output
