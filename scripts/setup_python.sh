@@ -38,4 +38,8 @@ if ! stamp_ok .venv/.cua-stamp "$venv_key"; then
   .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33
   echo "$venv_key" > .venv/.cua-stamp
 fi
+# The memory's static text encoder is distilled once from MiniLM (about 15 s) and cached under
+# $CUA_CACHE_DIR or ~/.cache/cua; doing it here keeps that out of the first run. A no-op when cached.
+HF_HUB_OFFLINE=1 .venv/bin/python -c "from cua.memory import StaticEncoder; StaticEncoder()" 2>/dev/null \
+  || echo "setup_python: could not build the static text-encoder table now; cua builds it on first use"
 echo "setup_python: guest runtime $GUEST_PREFIX, project venv .venv ready"
