@@ -48,7 +48,7 @@ from typing import Any
 from cua import actions as act
 from cua.actions import Action
 from cua.agent import Agent, AgentConfig
-from cua.errors import CuaError
+from cua.errors import CuaError, SandboxError
 from cua.locators import Locator, resolve
 from cua.policy import Policy, PolicyInput, PolicyOutput, SettlingPolicy
 from cua.store import Run, Step, TrajectoryStore, VerdictSource
@@ -386,9 +386,26 @@ def move_and_resize_window(
 
     Growing is tried first; a window too large to grow on this screen is shrunk instead. The
     shift goes right, else left, else down, else up, whichever keeps the window on the screen.
+    A maximized window (LibreOffice opens so) is restored first with ``wmctrl``, since the
+    window manager neither moves nor resizes it otherwise; both changes are measured from the
+    geometry it had before.
     """
     sw, sh = sandbox.screen_size
     x, y, w, h = before = window_geometry(sandbox)
+    wid = sandbox.exec(["xdotool", "getactivewindow"]).stdout.decode().strip()
+    state = sandbox.exec(["xprop", "-id", wid, "_NET_WM_STATE"])
+    if b"MAXIMIZED" in state.stdout:
+        argv = ["wmctrl", "-i", "-r", wid, "-b", "remove,maximized_vert,maximized_horz"]
+        try:
+            res = sandbox.exec(argv)
+        except SandboxError as exc:
+            hint = "wmctrl comes with scripts/setup_system.sh"
+            raise ReplayError(f"cannot restore the maximized window ({exc}); {hint}") from exc
+        if not res.ok:
+            raise ReplayError(
+                f"{' '.join(argv)} failed: {res.stderr.decode(errors='replace')[-200:]} "
+                "(wmctrl comes with scripts/setup_system.sh)"
+            )
     for factor in (1 + scale, 1 - scale):
         nw, nh = round(w * factor), round(h * factor)
         moves = [(x + shift_px, y), (x - shift_px, y), (x, y + shift_px), (x, y - shift_px)]
@@ -398,7 +415,6 @@ def move_and_resize_window(
     else:
         raise ReplayError(f"no way to move a {w}x{h} window by {shift_px} px on a {sw}x{sh} screen")
     nx, ny = fits[0]
-    wid = sandbox.exec(["xdotool", "getactivewindow"]).stdout.decode().strip()
     for argv in (
         ["xdotool", "windowsize", wid, str(nw), str(nh)],
         ["xdotool", "windowmove", wid, str(nx), str(ny)],

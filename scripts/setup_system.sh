@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # display, window manager, input/inspection helpers
-  xvfb xauth openbox xfonts-base x11-utils xdotool x11vnc
+  xvfb xauth openbox xfonts-base x11-utils xdotool wmctrl x11vnc
   # session bus and accessibility
   dbus dbus-x11 at-spi2-core libatk-adaptor libgail-common gir1.2-atspi-2.0
   # isolation
