@@ -119,6 +119,8 @@ class ExperienceMemory:
         self._episode: _Episode | None = None
         self.last: Ranked | None = None
         """The ranking behind the latest retrieve (for logs, tests and the UI)."""
+        self.shown_ever: set[int] = set()
+        """Every item id this hook has shown, over all its episodes (for audits and tests)."""
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -231,6 +233,7 @@ class ExperienceMemory:
         shown = [it.id for it, _ in pos_items]
         if shown:
             ep.shown.update(shown)
+            self.shown_ever.update(shown)
             self.index.record_exposure(ep.token, shown)
         return text
 

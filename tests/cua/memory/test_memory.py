@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cua import actions as act
 from cua.agent import Agent, AgentConfig
+from cua.cli import app as cli_app
 from cua.cli.memory import memory_app
 from cua.memory import (
     AdmissionConfig,
@@ -260,3 +261,47 @@ def test_cli_build_list_show_forget(tmp_path: Path, encoder: TextEncoder) -> Non
     assert bad.exit_code != 0 and "not a readable image" in str(bad.exception or bad.output)
     gone = runner.invoke(memory_app, ["forget", item_id, "--data-dir", str(data)])
     assert "forgot 1" in gone.output
+
+
+@pytest.mark.x11
+@pytest.mark.timeout(300)
+def test_memory_on_evaluation_never_shows_the_evaluated_task_nor_held_out_families(
+    tmp_path: Path, encoder: TextEncoder
+) -> None:
+    from cua.evaluate import evaluate, select_tasks
+    from cua.tasks import TaskSpec
+    from cua.tasks.oracle_policy import OraclePolicy
+
+    data = tmp_path / "data"
+    tasks = select_tasks("xterm", instances=2, include_slow=False)
+    held_out = {t.family for t in tasks if t.split == "eval"}
+    assert held_out == {"xterm.count-lines"}
+    with TrajectoryStore(data) as store, ExperienceIndex.beside(data) as index:
+        evaluate(tasks, lambda t, sb, s: OraclePolicy(t, sb), policy_name="oracle", store=store, parallel=2)
+        assert admit(store, index, encoder, AdmissionConfig(include_oracle=True)).admitted == len(tasks)
+        hooks: dict[str, ExperienceMemory] = {}
+
+        def factory(task: TaskSpec) -> ExperienceMemory:
+            hooks[task.id] = ExperienceMemory(
+                index, encoder, app=task.app, task_id=task.id, held_out_families=held_out
+            )
+            return hooks[task.id]
+
+        report = evaluate(tasks, lambda t, sb, s: OraclePolicy(t, sb), policy_name="oracle", store=store,
+                          memory=factory, parallel=2)  # fmt: skip
+        assert all(ep.passed for ep in report.episodes)
+        for task in tasks:
+            shown = index.items(sorted(hooks[task.id].shown_ever))
+            assert shown, f"{task.id} was shown nothing"
+            assert all(it.family not in held_out for it in shown)
+            assert not {it.id for it in shown} & index.items_of_task(task.id)
+            assert any(it.family == task.family for it in shown) or task.family in held_out
+        # Every item that was shown was credited with its episode's success.
+        assert all(it.alpha > 1 for it in index.items() if it.shown)
+    out = CliRunner().invoke(
+        cli_app,
+        ["eval", "--suite", "xterm.touch", "--instances", "1", "--policy", "oracle", "--memory", "on",
+         "--data-dir", str(data)],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "memory on" in out.output and "held-out families are never retrieved" in out.output
