@@ -200,7 +200,7 @@ def measure(
             queries.append((task, paraphrase(task.instruction), Observation(shot, (0, 0), None, True)))
 
     config = MemoryConfig(top_k=3, pitfalls=1)
-    hits = hits_any_app = pit_as_pos = 0
+    hits = hits_any_app = top1 = pit_as_pos = 0
     misses: list[dict[str, Any]] = []
     for task, text, obs in queries:
         mem = ExperienceMemory(index, encoder, app=task.app, task_id=task.id, config=config)
@@ -212,6 +212,7 @@ def measure(
             hit = any(it.family == task.family for it in top)
             hits += hit and with_app
             hits_any_app += hit and not with_app
+            top1 += with_app and bool(top) and top[0].family == task.family
             if with_app and not hit:
                 misses.append({"query": task.id, "text": text, "top3": [it.family for it in top]})
     stored_items = index.count("success")
@@ -255,6 +256,7 @@ def measure(
         "encoder": encoder.name,
         "top3_family_hit": round(hits / len(queries), 4),
         "top3_family_hit_without_app_filter": round(hits_any_app / len(queries), 4),
+        "top1_family_hit": round(top1 / len(queries), 4),
         "pitfalls_returned_as_positives": pit_as_pos,
         "misses": misses,
         "admitted": report.to_json(),
@@ -306,6 +308,7 @@ def main() -> None:
                  f.instance(args.stored).instruction]  # fmt: skip
     out: dict[str, Any] = {
         "top3_family_hit": main_result["top3_family_hit"],
+        "top1_family_hit": main_result["top1_family_hit"],
         "pitfalls_returned_as_positives": main_result["pitfalls_returned_as_positives"],
         "retrieval_p50_ms": main_result["retrieval_start_of_run_p50_ms"],
         "retrieval_start_of_run_p50_ms": main_result["retrieval_start_of_run_p50_ms"],
