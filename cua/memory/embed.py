@@ -189,7 +189,14 @@ def load_token_table(folder: Path | None = None, *, cache: Path | None = None) -
                 fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same table
                 if not path.is_file():
                     log.info("distilling the static token table from all-MiniLM-L6-v2 into %s", path)
-                    table = distill_token_table(folder).astype(np.float16)
+                    try:
+                        table = distill_token_table(folder).astype(np.float16)
+                    except ImportError as exc:
+                        raise CuaError(
+                            f"building the static embedding table needs torch and transformers ({exc}): "
+                            "pip install -e '.[model]', or copy a built minilm-static-*.npy into "
+                            f"{root} (CUA_CACHE_DIR)"
+                        ) from exc
                     tmp = path.with_suffix(f".{os.getpid()}.tmp")
                     with tmp.open("wb") as fh:
                         np.save(fh, table)

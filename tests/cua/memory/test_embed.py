@@ -99,3 +99,15 @@ def test_an_index_from_before_the_record_counts_as_minilm(tmp_path: Path, minilm
         index.add([item(minilm, 0, PARAPHRASES[0][0])])  # no encoder named, as older code did
         assert index.encoder_name == "all-MiniLM-L6-v2"
         assert index.bind_encoder(minilm) == 0
+
+
+def test_building_the_table_without_torch_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_torch(folder: Path | None = None) -> np.ndarray:
+        raise ModuleNotFoundError("No module named 'torch'")
+
+    monkeypatch.setattr(embed, "distill_token_table", no_torch)
+    with pytest.raises(CuaError, match=r"needs torch and transformers.*\.\[model\]"):
+        StaticEncoder(cache=tmp_path)
+    assert not list(tmp_path.glob("*.npy"))  # nothing half-written is left to be read later
