@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -24,7 +24,7 @@ from cua import actions as act
 from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError
 from cua.formats import OutputFormat, ParseError, get_format
 from cua.locators import locate_point
-from cua.policy import HistoryItem, Policy, PolicyInput, SettlingPolicy
+from cua.policy import HistoryItem, Policy, PolicyInput, Recall, SettlingPolicy
 from cua.safety import GuardVerdict, SafetyGuard
 from cua.store import Provenance, RunInfo, RunStatus, StepRecord, StoreError, TrajectoryStore
 from sandbox.actions import TypeText as _SandboxTypeText
@@ -54,12 +54,21 @@ class AgentConfig:
 
 
 class MemoryHook(Protocol):
-    """Retrieves experience for the prompt; the memory issue implements it."""
+    """Retrieves experience for the prompt (``cua.memory.ExperienceMemory`` is the real one)."""
 
     def retrieve(
         self, instruction: str, observation: Observation, history: Sequence[HistoryItem]
-    ) -> str | None:
-        """Return experience rendered as prompt text, or None."""
+    ) -> str | Recall | None:
+        """Return experience as prompt text (with key screens in a ``Recall``), or None."""
+        ...
+
+
+@runtime_checkable
+class EpisodicMemory(Protocol):
+    """A memory hook that wants to know which recorded run an episode is (to settle it later)."""
+
+    def begin_episode(self, run_id: str | None) -> None:
+        """Note the run id of the episode about to start (None: not recorded); before any retrieval."""
         ...
 
 
@@ -68,7 +77,7 @@ class NoMemory:
 
     def retrieve(
         self, instruction: str, observation: Observation, history: Sequence[HistoryItem]
-    ) -> str | None:
+    ) -> str | Recall | None:
         """Return nothing."""
         return None
 
@@ -146,7 +155,7 @@ def policy_input(
     history: Sequence[HistoryItem],
     history_screenshots: int,
     feedback: str | None = None,
-    memory: str | None = None,
+    memory: str | Recall | None = None,
     step: int = 0,
 ) -> PolicyInput:
     """Build what the policy sees: earlier screenshots beyond the window are dropped (text stays).
@@ -158,7 +167,10 @@ def policy_input(
     window = tuple(
         item if i >= len(history) - keep else replace(item, screenshot=None) for i, item in enumerate(history)
     )
-    return PolicyInput(instruction, obs.screenshot, obs.size, window, feedback, memory, step)
+    text, images = (memory.text, memory.images) if isinstance(memory, Recall) else (memory, ())
+    return PolicyInput(
+        instruction, obs.screenshot, obs.size, window, feedback, text, step, memory_images=images
+    )
 
 
 def resolve_secrets(text: str, secrets: Mapping[str, str]) -> str:
@@ -255,6 +267,8 @@ class Agent:
                 secrets=secrets,
             )
         self.guard.reset()
+        if isinstance(self.memory, EpisodicMemory):
+            self.memory.begin_episode(run_id)
         result = self._loop(instruction, first, run_id, secrets)
         if self.store is not None and run_id is not None:
             try:

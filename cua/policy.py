@@ -16,6 +16,15 @@ from PIL import Image
 
 
 @dataclass(frozen=True)
+class Recall:
+    """Experience a memory hook retrieved for one step: prompt text, and key screens with captions."""
+
+    text: str
+    images: tuple[tuple[str, Image.Image], ...] = ()
+    """``(caption, screenshot)`` pairs, e.g. the remembered screen before its next click."""
+
+
+@dataclass(frozen=True)
 class HistoryItem:
     """One earlier step as the policy may see it again."""
 
@@ -42,6 +51,8 @@ class PolicyInput:
     step: int = 0
     a11y_text: str | None = None
     """The accessibility tree linearised as text, for policies that take it."""
+    memory_images: Sequence[tuple[str, Image.Image]] = ()
+    """Key screens of the retrieved experience, each with its caption (shown after ``memory``)."""
 
 
 @dataclass(frozen=True)

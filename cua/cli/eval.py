@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cua.cli.memory import KeyScreens, open_memory
 from cua.cli.run import DEFAULT_FORMAT, make_policy
 from cua.errors import UsageError
 from cua.evaluate import Episode, evaluate, select_tasks
@@ -66,6 +67,7 @@ def eval_command(
     encoder: Annotated[
         str, typer.Option(help="Memory's text encoder: static (fast, the default) or minilm.")
     ] = "static",
+    key_screenshots: KeyScreens = 0,
 ) -> None:
     """Evaluate a policy on a task suite: every episode recorded, validators decide success."""
     if policy not in POLICIES:
@@ -77,26 +79,6 @@ def eval_command(
         raise UsageError(f"suite {suite!r} has no tasks with these options")
     if memory not in ("on", "off"):
         raise UsageError("--memory is on or off")
-    memory_factory = None
-    if memory == "on":
-        from cua.memory import ExperienceIndex, ExperienceMemory, make_encoder
-        from cua.store import resolve_data_dir
-        from cua.tasks import builtin_families
-
-        index = ExperienceIndex.beside(resolve_data_dir(data_dir))
-        text_encoder = make_encoder(encoder)
-        held_out = {f.id for f in builtin_families() if f.split == "eval"}
-
-        def memory_factory(task: TaskSpec) -> Any:
-            return ExperienceMemory(
-                index, text_encoder, app=task.app, task_id=task.id, held_out_families=held_out
-            )
-
-        if not as_json:
-            typer.echo(
-                f"memory on: {index.path}; the evaluated task's own runs and the {len(held_out)} "
-                "held-out families are never retrieved"
-            )
     shared: _Shared | None = None
     if policy == "model":
         shared = _Shared(make_policy(model, endpoint, model_name, format_name, api_key_env))
@@ -115,21 +97,39 @@ def eval_command(
 
     columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = Progress(*columns, TextColumn("{task.description}"), transient=as_json, disable=as_json)
-    with progress, TrajectoryStore(data_dir) as store:
-        bar = progress.add_task("", total=len(tasks))
+    with TrajectoryStore(data_dir) as store:
+        memory_factory = None
+        if memory == "on":
+            from cua.tasks import builtin_families
 
-        def done(ep: Episode) -> None:
-            mark = "pass" if ep.passed else ("ERROR" if ep.error else "fail")
-            progress.update(bar, advance=1, description=f"{ep.task}: {mark}")
+            held_out = frozenset(f.id for f in builtin_families() if f.split == "eval")
+            open_hook = open_memory("on", store, encoder=encoder, key_screenshots=key_screenshots,
+                                    held_out=held_out)  # fmt: skip
+            assert open_hook is not None
+
+            def memory_factory(task: TaskSpec) -> Any:
+                return open_hook(task.app, task.id)
+
             if not as_json:
-                progress.console.print(
-                    f"  {mark:5} {ep.task:36} {ep.steps:3d} steps {ep.wall_s:6.1f} s  {ep.run_id}"
+                typer.echo(
+                    f"memory on: {store.data_dir / 'memory'}; the evaluated task's own runs and the "
+                    f"{len(held_out)} held-out families are never retrieved"
                 )
+        with progress:
+            bar = progress.add_task("", total=len(tasks))
 
-        report = evaluate(
-            tasks, factory, policy_name=policy, suite=suite, parallel=parallel, store=store, seed=seed,
-            on_episode=done, memory=memory_factory,
-        )  # fmt: skip
+            def done(ep: Episode) -> None:
+                mark = "pass" if ep.passed else ("ERROR" if ep.error else "fail")
+                progress.update(bar, advance=1, description=f"{ep.task}: {mark}")
+                if not as_json:
+                    progress.console.print(
+                        f"  {mark:5} {ep.task:36} {ep.steps:3d} steps {ep.wall_s:6.1f} s  {ep.run_id}"
+                    )
+
+            report = evaluate(
+                tasks, factory, policy_name=policy, suite=suite, parallel=parallel, store=store, seed=seed,
+                on_episode=done, memory=memory_factory,
+            )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:

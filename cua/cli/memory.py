@@ -6,14 +6,15 @@ The index lives beside the trajectory store: ``<data dir>/memory/memory.sqlite``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cua.errors import UsageError
+from cua.errors import CuaError, UsageError
 from cua.memory.admission import AdmissionConfig, admit
-from cua.memory.index import ExperienceIndex, Item
+from cua.memory.index import DB_NAME, ExperienceIndex, Item
 from cua.store import TrajectoryStore, resolve_data_dir
 
 memory_app = typer.Typer(
@@ -163,3 +164,61 @@ def query(
             budget_tokens,
         )
         typer.echo("\n" + (text or "(nothing similar enough to show)"))
+
+
+MemoryMode = Annotated[
+    str,
+    typer.Option(
+        "--memory",
+        help="Retrieve verified experience into the prompt: on, off, or auto (on when the memory has items).",
+    ),
+]
+KeyScreens = Annotated[
+    int, typer.Option(help="Remembered screens shown with the experience: 0, 1 or 2 (they cost tokens).")
+]
+
+
+def open_memory(
+    mode: str,
+    store: TrajectoryStore,
+    *,
+    encoder: str = "static",
+    key_screenshots: int = 0,
+    held_out: frozenset[str] = frozenset(),
+) -> Callable[[str, str | None], Any] | None:
+    """Return a factory ``(app, task_id) -> ExperienceMemory`` for ``--memory MODE``, or None (off).
+
+    ``auto`` is on when the index beside ``store`` has items, and quietly off otherwise (also
+    when the embedding model is not installed); ``on`` turns those cases into errors.
+    """
+    from cua.memory.hook import ExperienceMemory, MemoryConfig
+
+    if mode not in ("on", "off", "auto"):
+        raise UsageError(f"--memory is on, off or auto, not {mode!r}")
+    if key_screenshots not in (0, 1, 2):
+        raise UsageError(f"--key-screenshots is 0, 1 or 2, not {key_screenshots}")
+    path = store.data_dir / "memory" / DB_NAME
+    if mode == "off" or (mode == "auto" and not path.is_file()):
+        return None
+    index = ExperienceIndex(path)
+    if index.count() == 0:
+        index.close()
+        if mode == "on":
+            raise UsageError(f"the memory at {path} is empty: record verified runs, then `cua memory build`")
+        return None
+    try:
+        from cua.memory.embed import make_encoder
+
+        text_encoder = make_encoder(encoder)
+    except CuaError:
+        index.close()
+        if mode == "on":
+            raise
+        return None
+    config = MemoryConfig(key_screenshots=key_screenshots)
+
+    def factory(app: str, task_id: str | None) -> ExperienceMemory:
+        return ExperienceMemory(index, text_encoder, app=app, task_id=task_id, held_out_families=held_out,
+                                config=config, store=store)  # fmt: skip
+
+    return factory

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cua.agent import Agent, AgentConfig, StepEvent
+from cua.cli.memory import KeyScreens, MemoryMode, open_memory
 from cua.errors import UsageError
 from cua.formats import FORMATS
 from cua.safety import SafetyGuard
@@ -146,6 +147,9 @@ def run(
         bool,
         typer.Option(help="Act on YOUR display ($DISPLAY) instead of a sandbox: no isolation, no undo."),
     ] = False,
+    memory: MemoryMode = "auto",
+    key_screenshots: KeyScreens = 0,
+    encoder: Annotated[str, typer.Option(help="Memory's text encoder: static or minilm.")] = "static",
 ) -> None:
     """Run the agent on INSTRUCTION in a fresh sandbox, showing each step, and record the run.
 
@@ -200,6 +204,13 @@ def run(
     else:
         screen = XvfbSandbox(profile.screen)
     with TrajectoryStore(data_dir) as store, screen as sb:
+        open_hook = open_memory(memory, store, encoder=encoder, key_screenshots=key_screenshots)
+        # Unlike `cua eval`, a run may be shown earlier runs of its own task: that is the point of memory.
+        hook = open_hook(profile.name, None) if open_hook is not None else None
+        if hook is not None:
+            typer.echo(
+                f"memory: {hook.index.count()} items in {hook.index.path} (--memory off to run without)"
+            )
         typer.echo(f"starting {profile.name} {'on your screen' if real_screen else 'in a sandbox'} ...")
         if spec is not None:
             from cua.tasks import start
@@ -215,6 +226,7 @@ def run(
             guard=guard,
             ask_user=None if batch else _ask_terminal,
             on_step=_show,
+            memory=hook,
         )
         if spec is None:
             result = agent.run(instruction, first, app=profile.name, secrets=secrets)
@@ -240,6 +252,15 @@ def run(
             typer.echo(f"validator: {'PASS' if verdict.passed else 'FAIL'} (score {verdict.score:.2f})")
             for reason in verdict.reasons:
                 typer.echo(f"    {reason}")
+        if hook is not None and hook.shown_ever:
+            shown = ", ".join(str(i) for i in sorted(hook.shown_ever))
+            if result.run_id is not None and hook.settle(store, result.run_id) is not None:
+                typer.echo(f"memory: showed items {shown}; their utility now counts this run")
+            else:
+                typer.echo(
+                    f"memory: showed items {shown}; their utility counts this run once it is verified "
+                    f"(cua critic overrule {result.run_id} success|failure, then cua memory build)"
+                )
     typer.echo(f"outcome: {result.status.value} after {result.steps} steps: {result.summary}")
     typer.echo(f"run id: {result.run_id}  (cua runs show {result.run_id})")
     if result.status.value in ("error",):

@@ -29,7 +29,16 @@ import numpy as np
 from cua.locators import Locator
 from cua.memory.embed import SCREEN_DIM, TextEncoder, screen_vector
 from cua.memory.index import ExperienceIndex, Kind, NewItem, StepNote
-from cua.store import Run, RunStatus, ScreenshotMissing, Step, TrajectoryStore, VerdictSource
+from cua.store import (
+    Run,
+    RunNotFound,
+    RunStatus,
+    ScreenshotMissing,
+    Step,
+    TrajectoryStore,
+    Verdict,
+    VerdictSource,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class AdmitReport:
     already: int = 0
     detached: int = 0
     evicted: int = 0
+    settled: int = 0
+    """Episodes whose exposures were settled by a verdict that came after the run."""
     skipped: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +92,37 @@ def classify(run: Run, *, include_oracle: bool = False) -> Kind | str:
     if verdict.source in (VerdictSource.VALIDATOR, VerdictSource.PERSON):
         return "success"
     return f"unverified success ({verdict.source.value})"
+
+
+def verified_outcome(verdict: Verdict | None) -> bool | None:
+    """Return what a verdict teaches a memory item's utility: True, False, or None (nothing yet).
+
+    A success counts only from a validator or a person; a failure counts from any critic.
+    """
+    if verdict is None or verdict.success is None:
+        return None
+    if verdict.success and verdict.source not in (VerdictSource.VALIDATOR, VerdictSource.PERSON):
+        return None  # an unverified success teaches nothing either way
+    return verdict.success
+
+
+def settle_outcomes(store: TrajectoryStore, index: ExperienceIndex) -> int:
+    """Settle the utilities shown to recorded runs that have since got a decisive verdict.
+
+    An episode's exposures are keyed by its run id (the agent tells the memory hook); a run
+    judged after it ended (a person confirming a free run) counts here, once. Return how many
+    episodes were settled.
+    """
+    settled = 0
+    for episode in index.pending_episodes():
+        try:
+            run = store.get_run(episode)
+        except RunNotFound:
+            continue  # an episode of another store, or one that was never recorded
+        outcome = verified_outcome(run.verdict)
+        if outcome is not None and index.record_outcome(episode, outcome):
+            settled += 1
+    return settled
 
 
 def family_of(run: Run) -> str:
@@ -201,4 +243,5 @@ def admit(
     report.evicted = len(index.evict(cfg.capacity, "success")) + len(
         index.evict(cfg.pitfall_capacity, "pitfall")
     )
+    report.settled = settle_outcomes(store, index)
     return report

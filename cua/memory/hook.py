@@ -19,6 +19,15 @@ prior), so an unused item sits at 0.5: useless items sink below it and helpful o
 Exclusions: items supported by a run of the current task id, items of the held-out families
 given, and items recorded from ``split: eval`` runs are never returned; the first query of each
 episode logs what was excluded. Pitfalls are never returned as positives; they render separately.
+
+Key screens (``MemoryConfig.key_screenshots``, off by default: images cost prompt tokens): with
+the trajectory store at hand, the best item's remembered screen before its next pointer action
+(from where it resumes, the click marked) and, for 2, the screen when it was done, read from
+the item's first supporting run.
+
+Episodes: the agent calls ``begin_episode(run_id)``, so an episode's exposures are keyed by its
+run id, and a run verified later (a person's confirmation) still settles the utilities of what
+it was shown (``cua.memory.admission.settle_outcomes``, run by ``cua memory build``).
 """
 
 from __future__ import annotations
@@ -31,12 +40,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image, ImageDraw
 
+from cua.errors import CuaError
+from cua.memory.admission import verified_outcome
 from cua.memory.embed import TextEncoder, Vector, screen_vector
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.render import render
-from cua.policy import HistoryItem
-from cua.store import TrajectoryStore, VerdictSource
+from cua.policy import HistoryItem, Recall
+from cua.store import ScreenshotMissing, StoreError, TrajectoryStore
 from sandbox.base import Observation
 
 log = logging.getLogger("cua.memory")
@@ -64,6 +76,12 @@ class MemoryConfig:
     """Pitfalls are shown only when at least this similar."""
     shortlist: int = 16
     """Candidates kept from the first query for the per-step re-ranking."""
+    key_screenshots: int = 0
+    """Remembered screens shown with the text: 0, 1 (before the next click) or 2 (and the end)."""
+
+    def __post_init__(self) -> None:
+        if self.key_screenshots not in (0, 1, 2):
+            raise CuaError(f"key_screenshots is 0, 1 or 2, not {self.key_screenshots}")
 
 
 @dataclass(frozen=True)
@@ -106,8 +124,12 @@ class ExperienceMemory:
         held_out_families: Iterable[str] = (),
         config: MemoryConfig | None = None,
         episode_id: str | None = None,
+        store: TrajectoryStore | None = None,
     ) -> None:
-        """Serve memory for tasks of ``app``; never items of ``task_id`` nor of ``held_out_families``."""
+        """Serve memory for tasks of ``app``; never items of ``task_id`` nor of ``held_out_families``.
+
+        ``store`` (the trajectory store the items were admitted from) is needed for key screens.
+        """
         self.index = index
         self.encoder = encoder
         index.bind_encoder(encoder)  # stored vectors and queries must come from the same encoder
@@ -115,6 +137,10 @@ class ExperienceMemory:
         self.task_id = task_id
         self.held_out = frozenset(held_out_families)
         self.config = config or MemoryConfig()
+        if self.config.key_screenshots and store is None:
+            raise CuaError("key screenshots are read from the trajectory store: pass store=")
+        self.store = store
+        self._screens: dict[tuple[int, int], list[tuple[str, Image.Image]]] = {}
         self._next_episode = episode_id
         self._episode: _Episode | None = None
         self.last: Ranked | None = None
@@ -202,10 +228,19 @@ class ExperienceMemory:
 
     # -- the hook ---------------------------------------------------------------------------------
 
+    def begin_episode(self, run_id: str | None) -> None:
+        """Key the next episode's exposures by its run id (so a later verdict can settle them)."""
+        if run_id is not None:
+            self._next_episode = run_id
+            self._episode = None
+
     def retrieve(
         self, instruction: str, observation: Observation, history: Sequence[HistoryItem]
-    ) -> str | None:
-        """Return experience for this step as prompt text (a new episode starts at empty history)."""
+    ) -> str | Recall | None:
+        """Return experience for this step as prompt text (a new episode starts at empty history).
+
+        With ``key_screenshots`` it is a :class:`~cua.policy.Recall` carrying the screens too.
+        """
         cfg = self.config
         screen = screen_vector(observation.screenshot)
         if not history or self._episode is None:
@@ -235,7 +270,45 @@ class ExperienceMemory:
             ep.shown.update(shown)
             self.shown_ever.update(shown)
             self.index.record_exposure(ep.token, shown)
-        return text
+        if text is None or not cfg.key_screenshots or not pos_items:
+            return text
+        images = self.key_screens(*pos_items[0])
+        return Recall(text, tuple(images)) if images else text
+
+    def key_screens(self, item: Item, start: int) -> list[tuple[str, Image.Image]]:
+        """Return the captioned key screens of ``item`` from step ``start`` (cached; [] if unreadable)."""
+        key = (item.id, start)
+        if key not in self._screens:
+            self._screens[key] = self._read_screens(item, start)
+        return self._screens[key]
+
+    def _read_screens(self, item: Item, start: int) -> list[tuple[str, Image.Image]]:
+        if self.store is None:
+            return []
+        runs = self.index.get(item.id).runs
+        if not runs:
+            return []
+        try:
+            run = self.store.get_run(runs[0])
+            steps = [s for s in self.store.steps(run.id) if s.action is not None]
+            out: list[tuple[str, Image.Image]] = []
+            pointer = [j for j in range(start, len(steps)) if steps[j].hit]
+            j = pointer[0] if pointer else min(start, len(steps) - 1)
+            if 0 <= j < len(steps):
+                shot = self.store.screenshot(steps[j].screenshot).convert("RGB")
+                action = steps[j].action or {}
+                if "x" in action and "y" in action:
+                    _mark(shot, int(action["x"]), int(action["y"]))
+                what = item.steps[j].text() if j < len(item.steps) else "the next step"
+                out.append((f"Remembered screen before step {j + 1} ({what})", shot))
+            if self.config.key_screenshots >= 2:
+                last = run.final_screenshot or (steps[-1].screenshot if steps else None)
+                if last is not None:
+                    out.append(("Remembered screen when that task was done", self.store.screenshot(last)))
+            return out
+        except (ScreenshotMissing, StoreError, OSError) as exc:
+            log.info("memory item %d: no key screens (%s)", item.id, exc)
+            return []
 
     def _begin(self) -> None:
         token = self._next_episode or uuid.uuid4().hex
@@ -266,10 +339,14 @@ class ExperienceMemory:
         Only a validator's or a person's success counts (a judge's is left unsettled); a failure counts
         from any critic.
         """
-        verdict = store.get_run(run_id).verdict
-        if verdict is None or verdict.success is None:
-            return None
-        if verdict.success and verdict.source not in (VerdictSource.VALIDATOR, VerdictSource.PERSON):
-            return None  # an unverified success teaches nothing either way
-        self.outcome(verdict.success)
-        return verdict.success
+        outcome = verified_outcome(store.get_run(run_id).verdict)
+        if outcome is not None:
+            self.outcome(outcome)
+        return outcome
+
+
+def _mark(image: Image.Image, x: int, y: int, radius: int = 14) -> None:
+    """Draw a ring where the remembered click landed."""
+    draw = ImageDraw.Draw(image)
+    for r, colour in ((radius, "#ff2020"), (radius + 2, "#ffffff")):
+        draw.ellipse((x - r, y - r, x + r, y + r), outline=colour, width=3)

@@ -419,6 +419,17 @@ class ExperienceIndex:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def pending_episodes(self) -> list[str]:
+        """Return the episodes that showed items and have no outcome yet."""
+        with self._lock:
+            return [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT DISTINCT episode FROM exposures"
+                    " WHERE episode NOT IN (SELECT episode FROM outcomes) ORDER BY episode"
+                )
+            ]
+
     def count(self, kind: Kind | None = None) -> int:
         """Return how many items there are (of ``kind``)."""
         with self._lock:

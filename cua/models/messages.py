@@ -9,7 +9,8 @@ local model, a remote server and this project's own server all see the same prom
 Layout of one prompt::
 
     system     the format's prompt: action space, coordinate convention, the task
-    user       retrieved experience (memory), then earlier steps as text (screenshots not shown)
+    user       retrieved experience (memory) with its key screens, if any, each after its caption,
+               then earlier steps as text (screenshots not shown)
     user       screenshot of step i          ┐ for the last ``history_screenshots`` steps
     assistant  what the policy emitted then  │
     user       feedback on it, if any        ┘
@@ -121,6 +122,20 @@ def model_view(screenshot: Image.Image, fmt: OutputFormat) -> Image.Image:
     return rgb if size == rgb.size else rgb.resize(size, Image.Resampling.BICUBIC)
 
 
+#: Remembered screens are shown at most this wide: they illustrate, and coordinates on them
+#: are never parsed, so they need not cost a full screenshot's tokens.
+MEMORY_IMAGE_WIDTH = 640
+
+
+def memory_view(shot: Image.Image) -> Image.Image:
+    """Return a remembered screen as shown in the prompt: RGB, at most ``MEMORY_IMAGE_WIDTH`` wide."""
+    rgb = shot.convert("RGB")
+    if rgb.width <= MEMORY_IMAGE_WIDTH:
+        return rgb
+    height = max(1, round(rgb.height * MEMORY_IMAGE_WIDTH / rgb.width))
+    return rgb.resize((MEMORY_IMAGE_WIDTH, height), Image.Resampling.BICUBIC)
+
+
 def _step_text(index: int, output: str, feedback: str | None) -> str:
     line = f"Step {index}: {output.strip()}"
     if feedback:
@@ -142,14 +157,16 @@ def build_messages(inp: PolicyInput, fmt: OutputFormat, *, history_screenshots: 
     messages: list[Message] = [{"role": "system", "content": [text(system)]}]
     history = list(inp.history)
     first_shown = max(0, len(history) - history_screenshots)
-    intro: list[str] = []
+    intro: list[Part] = []
     if inp.memory:
-        intro.append(f"Experience from similar tasks:\n{inp.memory.strip()}\n")
+        intro.append(text(f"Experience from similar tasks:\n{inp.memory.strip()}\n"))
+    for caption, shot in inp.memory_images:
+        intro += [text(f"{caption.strip()}:\n"), image(memory_view(shot))]
     older = [_step_text(i + 1, item.output, item.feedback) for i, item in enumerate(history[:first_shown])]
     if older:
-        intro.append("Earlier steps (screenshots not shown):\n" + "\n".join(older) + "\n")
+        intro.append(text("Earlier steps (screenshots not shown):\n" + "\n".join(older) + "\n"))
     if intro:
-        messages.append({"role": "user", "content": [text("\n".join(intro))]})
+        messages.append({"role": "user", "content": intro})
     for i, item in enumerate(history[first_shown:], start=first_shown):
         if item.screenshot is None:
             messages.append({"role": "user", "content": [text(f"Step {i + 1} (screenshot not shown).\n")]})

@@ -68,6 +68,15 @@ def test_cua_run_with_a_local_checkpoint(demo_model: dict[str, object], tmp_path
     with TrajectoryStore(tmp_path) as store:
         (run,) = store.list_runs()
         assert run.provenance.checkpoint and len(run.provenance.checkpoint) >= 16  # a content hash
+    # The verified run becomes experience; the next run is shown it (text and its key screen),
+    # and its own verdict settles the item's utility.
+    assert '"admitted": 1' in cua("memory", "build", "--data-dir", str(tmp_path), timeout=120).stdout
+    again = cua("run", "--task", TASK, "--model", str(demo_model["model_dir"]), *pixels(demo_model),
+                "--batch", "--key-screenshots", "1", "--data-dir", str(tmp_path))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "memory: 1 items" in again.stdout and "utility now counts this run" in again.stdout
+    listed = cua("memory", "list", "--data-dir", str(tmp_path), timeout=60).stdout.splitlines()[1].split()
+    assert listed[4] == "1/1" or listed[4] == "0/1"  # won/shown: shown once, settled either way
 
 
 @pytest.fixture

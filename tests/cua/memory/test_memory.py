@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from cua import actions as act
 from cua.agent import Agent, AgentConfig
 from cua.cli import app as cli_app
-from cua.cli.memory import memory_app
+from cua.cli.memory import memory_app, open_memory
+from cua.errors import CuaError, UsageError
 from cua.memory import (
     AdmissionConfig,
     ExperienceIndex,
@@ -25,7 +26,8 @@ from cua.memory import (
     approx_tokens,
     screen_vector,
 )
-from cua.policy import HistoryItem, PolicyInput, PolicyOutput
+from cua.models.scripted import ScriptedPolicy
+from cua.policy import HistoryItem, PolicyInput, PolicyOutput, Recall
 from cua.store import Provenance, RunInfo, StepRecord, TrajectoryStore, VerdictSource
 from sandbox.actions import Click as SandboxClick
 from sandbox.fake import FakeSandbox
@@ -306,3 +308,67 @@ def test_memory_on_evaluation_never_shows_the_evaluated_task_nor_held_out_famili
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert "memory on" in out.output and "held-out families are never retrieved" in out.output
+
+
+def test_key_screens_show_the_remembered_click_and_the_end(tmp_path: Path, encoder: TextEncoder) -> None:
+    with TrajectoryStore(tmp_path / "data") as store, ExperienceIndex.beside(tmp_path / "data") as index:
+        record(store, "press OK in the dialog")
+        admit(store, index, encoder)
+        sb = FakeSandbox()
+        first = sb.reset("fake")
+        mem = ExperienceMemory(
+            index, encoder, app="fake", store=store, config=MemoryConfig(key_screenshots=2)
+        )
+        got = mem.retrieve("press the OK button", first, [])
+        assert isinstance(got, Recall) and "1) click on push button 'OK'" in got.text
+        (c1, before), (c2, end) = got.images
+        assert c1 == "Remembered screen before step 1 (click on push button 'OK')" and "done" in c2
+        assert before.getpixel((OK[0] + 12, OK[1])) == (255, 32, 32)  # the ring around the click
+        assert before.size == end.size == first.screenshot.size
+        one = ExperienceMemory(
+            index, encoder, app="fake", store=store, config=MemoryConfig(key_screenshots=1)
+        )
+        got_one = one.retrieve("press the OK button", first, [])
+        assert isinstance(got_one, Recall) and len(got_one.images) == 1
+        with pytest.raises(CuaError, match="store="):
+            ExperienceMemory(index, encoder, config=MemoryConfig(key_screenshots=1))
+    with pytest.raises(CuaError, match="0, 1 or 2"):
+        MemoryConfig(key_screenshots=3)
+
+
+def test_a_run_verified_later_settles_what_it_was_shown(tmp_path: Path, encoder: TextEncoder) -> None:
+    data = tmp_path / "data"
+    with TrajectoryStore(data) as store, ExperienceIndex.beside(data) as index:
+        record(store, "press OK in the dialog")
+        admit(store, index, encoder)
+        sb = FakeSandbox()
+        mem = ExperienceMemory(index, encoder, app="fake")
+        policy = ScriptedPolicy([act.Click(*OK), act.Done()])
+        result = Agent(policy, sb, store=store, memory=mem, config=AgentConfig(max_steps=3, settle_s=0)).run(
+            "press the OK button", sb.reset("fake"), app="fake"
+        )
+        assert policy.inputs[0].memory and index.pending_episodes() == [result.run_id]  # keyed by run id
+        assert admit(store, index, encoder).settled == 0  # no verdict yet: nothing to learn
+        store.add_verdict(result.run_id, VerdictSource.PERSON, True, reasons=["looked right"])
+        report = admit(store, index, encoder)
+        assert report.settled == 1 and index.pending_episodes() == []
+        (shown,) = [it for it in index.items() if it.shown]
+        assert (shown.alpha, shown.beta) == (2.0, 1.0)
+        assert admit(store, index, encoder).settled == 0  # once only
+
+
+def test_memory_modes_of_the_cli(tmp_path: Path, encoder: TextEncoder) -> None:
+    with TrajectoryStore(tmp_path / "data") as store:
+        assert open_memory("auto", store) is None  # no index: quietly off
+        with pytest.raises(UsageError, match="empty"):
+            open_memory("on", store)
+        with pytest.raises(UsageError, match="on, off or auto"):
+            open_memory("sometimes", store)
+        record(store, "press OK in the dialog")
+        with ExperienceIndex.beside(store.data_dir) as index:
+            admit(store, index, encoder)
+        assert open_memory("off", store) is None
+        factory = open_memory("auto", store, key_screenshots=1)
+        assert factory is not None
+        hook = factory("fake", "fake.press-ok/0")
+        assert hook.task_id == "fake.press-ok/0" and hook.config.key_screenshots == 1 and hook.store is store

@@ -84,6 +84,19 @@ def test_feedback_memory_and_a11y_appear_once() -> None:
     assert "Feedback: Bad syntax." in text and "Accessibility tree:\npush button OK" in text
 
 
+def test_remembered_screens_follow_the_memory_text_with_their_captions_and_are_small() -> None:
+    remembered = Image.new("RGB", (1280, 800), (9, 9, 9))
+    inp = PolicyInput("t", shot((1, 1, 1)), SCREEN, memory="1) click on push button 'OK'",
+                      memory_images=[("Remembered screen before step 1", remembered)])  # fmt: skip
+    messages = build_messages(inp, TINY_UITARS)
+    parts = [p for m in messages[1:] for p in m["content"]]
+    kinds = [p["type"] for p in parts]
+    assert kinds == ["text", "text", "image", "image"]  # memory, caption, its screen, the current screen
+    assert parts[1]["text"].startswith("Remembered screen before step 1:")  # type: ignore[typeddict-item]
+    assert parts[2]["image"].size == (640, 400)  # type: ignore[typeddict-item]
+    assert images_of(messages)[-1].size == TINY_UITARS.model_image_size(SCREEN)  # still the last image
+
+
 def test_history_item_without_screenshot_is_text_only() -> None:
     inp = PolicyInput("t", shot((1, 1, 1)), SCREEN, history=[HistoryItem("out 0", None)])
     messages = build_messages(inp, TINY_UITARS, history_screenshots=2)
