@@ -10,7 +10,7 @@ import typer
 
 from cua.cli.run import DEFAULT_FORMAT, make_policy
 from cua.policy import Policy
-from cua.replay import replay
+from cua.replay import load_recording, replay
 from cua.store import TrajectoryStore
 
 
@@ -44,16 +44,18 @@ def replay_command(
     fallback: Policy | None = None
     if model is not None or endpoint is not None:
         fallback = make_policy(model, endpoint, model_name, format_name, api_key_env)
-    with TrajectoryStore(data_dir) as store, XvfbSandbox() as sandbox:
-        result = replay(
-            store,
-            run_id,
-            sandbox,
-            task_id=task,
-            fallback=fallback,
-            move_window=move_window,
-            require_verified=not unverified,
-        )
+    with TrajectoryStore(data_dir) as store:
+        load_recording(store, run_id, require_verified=not unverified)  # fails before a sandbox starts
+        with XvfbSandbox() as sandbox:
+            result = replay(
+                store,
+                run_id,
+                sandbox,
+                task_id=task,
+                fallback=fallback,
+                move_window=move_window,
+                require_verified=not unverified,
+            )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=1))
         return

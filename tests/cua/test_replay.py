@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,3 +117,18 @@ def test_unverified_runs_are_refused(tmp_path: Path) -> None:
         store.finish_run(run_id, "success", "done")
         with pytest.raises(ReplayError, match="never judged"):
             load_recording(store, run_id)
+
+
+@pytest.mark.x11
+def test_cua_replay_command(recorded: tuple[TrajectoryStore, str]) -> None:
+    store, run_id = recorded
+    where = ["--data-dir", str(store.data_dir)]
+    cmd = [sys.executable, "-m", "cua", "replay", run_id, "--task", "galculator.add/2", "--move-window", "--json"]
+    out = subprocess.run([*cmd, *where], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["passed"] and result["task"] == "galculator.add/2" and result["window"]["shift_px"] >= 200
+    missing = subprocess.run([sys.executable, "-m", "cua", "replay", "no-such-run", *where],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode != 0 and "no run 'no-such-run'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1  # one clear line, no traceback
