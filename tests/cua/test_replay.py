@@ -123,7 +123,8 @@ def test_unverified_runs_are_refused(tmp_path: Path) -> None:
 def test_cua_replay_command(recorded: tuple[TrajectoryStore, str]) -> None:
     store, run_id = recorded
     where = ["--data-dir", str(store.data_dir)]
-    cmd = [sys.executable, "-m", "cua", "replay", run_id, "--task", "galculator.add/2", "--move-window", "--json"]
+    cmd = [sys.executable, "-m", "cua", "replay", run_id, "--task", "galculator.add/2", "--move-window"]
+    cmd.append("--json")
     out = subprocess.run([*cmd, *where], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
