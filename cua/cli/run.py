@@ -147,6 +147,13 @@ def run(
         bool,
         typer.Option(help="Act on YOUR display ($DISPLAY) instead of a sandbox: no isolation, no undo."),
     ] = False,
+    judge: Annotated[
+        str,
+        typer.Option(
+            help="Without --task, who judges the run: heuristic (cheap checks) or self (the run's own"
+            " model as a VLM judge, then the checks). A judged success is not verification."
+        ),
+    ] = "heuristic",
     memory: MemoryMode = "auto",
     key_screenshots: KeyScreens = 0,
     encoder: Annotated[str, typer.Option(help="Memory's text encoder: static or minilm.")] = "static",
@@ -173,6 +180,8 @@ def run(
     steps = max_steps if max_steps is not None else (spec.max_steps if spec else 15)
     if steps < 1:
         raise UsageError("--max-steps must be at least 1")
+    if judge not in ("heuristic", "self"):
+        raise UsageError(f"--judge is heuristic or self, not {judge!r}")
     if spec is not None and real_screen:
         raise UsageError("--task sets up files and processes; it runs in a sandbox, not with --real-screen")
     profile = find_profile(app)
@@ -230,6 +239,15 @@ def run(
         )
         if spec is None:
             result = agent.run(instruction, first, app=profile.name, secrets=secrets)
+            if result.run_id is not None:
+                from cua.critic import Critic, ModelJudge
+
+                critic = Critic(ModelJudge(policy) if judge == "self" else None)
+                judged = critic.judge_stored(store, result.run_id)
+                outcome = {True: "success", False: "failure", None: "unknown"}[judged.success]
+                typer.echo(f"critic ({judged.source.value}): {outcome}")
+                for reason in judged.reasons[:6]:
+                    typer.echo(f"    {reason}")
         else:
             from cua.evaluate import task_hash
             from cua.store import VerdictSource

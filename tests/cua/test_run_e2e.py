@@ -79,6 +79,19 @@ def test_cua_run_with_a_local_checkpoint(demo_model: dict[str, object], tmp_path
     assert listed[4] == "1/1" or listed[4] == "0/1"  # won/shown: shown once, settled either way
 
 
+def test_a_free_run_is_judged_by_the_critic(demo_model: dict[str, object], tmp_path: Path) -> None:
+    out = cua("run", "Press the button 7 on the calculator.", "--app", "galculator", "--model",
+              str(demo_model["model_dir"]), *pixels(demo_model), "--batch", "--max-steps", "2",
+              "--judge", "self", "--memory", "off", "--data-dir", str(tmp_path))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"critic \((heuristic|judge)\): (success|failure|unknown)", out.stdout), out.stdout
+    with TrajectoryStore(tmp_path) as store:
+        (run,) = store.list_runs()
+        verdict = run.verdict
+        assert verdict is not None and verdict.source.value in ("heuristic", "judge")
+        assert "judge" in verdict.evidence and "heuristics" in verdict.evidence  # the model was asked
+
+
 @pytest.fixture
 def server(demo_model: dict[str, object]) -> Iterator[str]:
     with socket.socket() as probe:
