@@ -11,9 +11,10 @@ Prints one JSON object on stdout (progress on stderr). What it does, top to bott
    noop policy only for its first screenshot. Recordings go to ``<dir>/source`` and
    ``<dir>/queries`` and are reused by later runs with the same ``--dir``.
 2. Admit ``<dir>/source`` into a fresh index per text encoder (``include_oracle``: the stored
-   runs are oracle runs) and ask, for each family, with the query instance's instruction
-   paraphrased by fixed rules, its application and its real first screenshot: is a success of
-   the same family in the top 3? Pitfalls returned as positives are counted (must be 0).
+   runs are oracle runs) and ask, for each family, with the query instance's instruction in
+   other words (the ``paraphrases`` of its task file; fixed rewriting rules for a family without
+   one), its application and its real first screenshot: is a success of the same family in the
+   top 3 (and first)? Pitfalls returned as positives are counted (must be 0).
 3. Latency: random unit vectors are added as filler until ``--items`` are stored, then
    start-of-run retrievals (a new instruction and screenshot -> ranked, rendered text; the text
    embedding included) and per-step retrievals (screenshot + last action -> re-ranked) are
@@ -96,6 +97,11 @@ def paraphrase(text: str) -> str:
     for pattern, repl in PARAPHRASE:
         text = re.sub(pattern, repl, text)
     return text
+
+
+def query_text(task: TaskSpec) -> str:
+    """Return how the query asks for ``task``: its family's own paraphrase, else the fixed rules."""
+    return task.paraphrases[0] if task.paraphrases else paraphrase(task.instruction)
 
 
 def near_miss(family: TaskFamily, task: TaskSpec) -> TaskSpec | None:
@@ -197,7 +203,7 @@ def measure(
             family = by_id[task_id.partition("/")[0]]
             task = family.instance(int(task_id.partition("/")[2]))
             shot = store.screenshot(store.steps(run_id)[0].screenshot)
-            queries.append((task, paraphrase(task.instruction), Observation(shot, (0, 0), None, True)))
+            queries.append((task, query_text(task), Observation(shot, (0, 0), None, True)))
 
     config = MemoryConfig(top_k=3, pitfalls=1)
     hits = hits_any_app = top1 = pit_as_pos = 0
@@ -304,8 +310,8 @@ def main() -> None:
     counts: dict[str, int] = {}
     for f in families:
         counts[f.app] = counts.get(f.app, 0) + 1
-    unchanged = [f.id for f in families if paraphrase(f.instance(args.stored).instruction) ==
-                 f.instance(args.stored).instruction]  # fmt: skip
+    asked = [f.instance(args.stored) for f in families]
+    unchanged = [t.family for t in asked if query_text(t) == t.instruction]
     out: dict[str, Any] = {
         "top3_family_hit": main_result["top3_family_hit"],
         "top1_family_hit": main_result["top1_family_hit"],
@@ -318,6 +324,7 @@ def main() -> None:
         "families_per_app": counts,
         "queries": len(recorded["queries"]),
         "queries_not_paraphrased": unchanged,
+        "queries_with_written_paraphrases": sum(bool(t.paraphrases) for t in asked),
         "recorded": {k: v for k, v in recorded.items() if k not in ("families", "queries", "recipe")},
         "encoders": results,
         "cpu_count": os.cpu_count(),
@@ -326,8 +333,9 @@ def main() -> None:
             " locators, validator verdicts); pitfalls: near-miss runs the validators rejected; runs of"
             " held-out (split: eval) families are recorded as training runs, since memory never"
             " retrieves eval-split runs and this measures retrieval, not an evaluation",
-            "queries: each family's next instance (parameter values never stored), instruction paraphrased"
-            " by fixed rules, its real first screenshot; the search is limited to the query's application"
+            "queries: each family's next instance (parameter values never stored), asked with the"
+            " paraphrase its task file gives (fixed rewriting rules where none), with its real first"
+            " screenshot; the search is limited to the query's application"
             " (top3_family_hit_without_app_filter searches every row)",
             "filler rows are random unit vectors spread over the applications (latency only)",
             "start-of-run: instruction + screenshot -> ranked, rendered text, text embedding included;"

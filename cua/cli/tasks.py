@@ -87,6 +87,8 @@ def show(
     typer.echo(f"tags:        {', '.join(task.tags)}")
     typer.echo(f"params:      {json.dumps(dict(task.params), ensure_ascii=False)}")
     typer.echo(f"instruction: {task.instruction}")
+    for other in task.paraphrases:
+        typer.echo(f"  in other words: {other}")
     typer.echo("setup:")
     for line in _setup_lines(task) or ["(none)"]:
         typer.echo(f"  - {line}")

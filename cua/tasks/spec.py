@@ -13,6 +13,8 @@ parameters is simply one task. Example::
     params:
       word: {choice: [apples, pears, plums]}
     instruction: Add the line '${word}' at the end of notes.txt and save it.
+    paraphrases:                        # optional: the same request in other words
+      - Put ${word} on a new last line of notes.txt, then save.
     setup:
       - write: {path: notes.txt, text: "shopping\n"}
       - open: notes.txt                 # launch the app with this file (app arguments)
@@ -75,6 +77,7 @@ _FAMILY_KEYS = {
     "id",
     "app",
     "instruction",
+    "paraphrases",
     "setup",
     "validator",
     "oracle",
@@ -164,6 +167,9 @@ class TaskSpec:
     """The step budget an agent gets for this task."""
     source: Path | None = None
     index: int = 0
+    paraphrases: tuple[str, ...] = ()
+    """The same request in other words, rendered with this instance's values (for measuring how
+    retrieval and policies cope with wording; never a different task)."""
 
     @property
     def held_out(self) -> bool:
@@ -279,6 +285,9 @@ class TaskFamily:
         instruction = body.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
             raise where.at("instruction").error("a non-empty instruction string", instruction)
+        paraphrases = body.get("paraphrases", [])
+        if not _non_empty_texts(paraphrases):
+            raise where.at("paraphrases").error("a list of non-empty instruction strings", paraphrases)
         setup = parse_setup(body.get("setup", []), where.at("setup"))
         validator = parse_check(body.get("validator"), where.at("validator"))
         oracle = parse_steps(body["oracle"], where.at("oracle")) if body.get("oracle") is not None else None
@@ -306,6 +315,7 @@ class TaskFamily:
             max_steps=max_steps,
             source=self.source,
             index=index,
+            paraphrases=tuple(" ".join(p.split()) for p in paraphrases),
         )
 
 
@@ -501,7 +511,7 @@ def parse_family(
     description = data.get("description", "")
     if not isinstance(description, str):
         raise where.at("description").error("a string", description)
-    body = {k: data[k] for k in ("instruction", "setup", "validator", "oracle") if k in data}
+    body = {k: data[k] for k in ("instruction", "paraphrases", "setup", "validator", "oracle") if k in data}
     family = TaskFamily(
         id=fid,
         app=app,
@@ -532,6 +542,10 @@ def parse_family(
             instances,
         )
     return family
+
+
+def _non_empty_texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
 
 
 _EXPECTED = {

@@ -219,3 +219,23 @@ def test_templates_keep_types_and_escape_dollars(tmp_path: Path) -> None:
     task = family.instance(0)
     assert task.instruction == "Costs $5 for x"
     assert task.oracle is not None and task.oracle_actions() == 3
+
+
+def test_paraphrases_render_with_the_instance_values() -> None:
+    (family,) = parse_document(
+        {**BASE, "paraphrases": ["Put ${word} ${double} at the end of notes.txt, then save."]}
+    )
+    task = family.instance(0)
+    word, double = task.params["word"], task.params["double"]
+    assert task.paraphrases == (f"Put {word} {double} at the end of notes.txt, then save.",)
+    assert parse_document(BASE)[0].instance(0).paraphrases == ()
+    with pytest.raises(TaskSpecError, match=r"field 'paraphrases': expected a list of non-empty"):
+        parse_document({**BASE, "paraphrases": ["fine", ""]})
+
+
+def test_every_builtin_family_has_a_paraphrase_that_differs_from_its_instruction() -> None:
+    from cua.tasks import builtin_families
+
+    for family in builtin_families():
+        task = family.instance(0)
+        assert task.paraphrases and all(p != task.instruction for p in task.paraphrases), family.id
