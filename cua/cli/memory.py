@@ -215,6 +215,7 @@ def open_memory(
         if mode == "on":
             raise
         return None
+    index.bind_encoder(text_encoder)  # once here, not in each episode's thread
     config = MemoryConfig(key_screenshots=key_screenshots)
 
     def factory(app: str, task_id: str | None) -> ExperienceMemory:

@@ -253,11 +253,13 @@ class ExperienceIndex:
             raise MemoryIndexError(
                 f"encoder {encoder.name} makes {encoder.dim}-d vectors; the index holds {TEXT_DIM}-d ones"
             )
-        current = self.encoder_name
-        if current == encoder.name:
+        if self.encoder_name == encoder.name:
             return 0
         n = 0
         with self._tx() as conn:
+            current = self.encoder_name  # again, under the write lock: another thread may have bound it
+            if current == encoder.name:
+                return 0
             rows = conn.execute("SELECT id, instruction FROM items ORDER BY id").fetchall()
             if rows:
                 log.info("re-embedding %d memory items: made by %s, now %s", len(rows), current, encoder.name)
