@@ -12,9 +12,10 @@ Prints one JSON object on stdout (progress on stderr). What it does, top to bott
    ``<dir>/queries`` and are reused by later runs with the same ``--dir``.
 2. Admit ``<dir>/source`` into a fresh index per text encoder (``include_oracle``: the stored
    runs are oracle runs) and ask, for each family, with the query instance's instruction in
-   other words (the ``paraphrases`` of its task file; fixed rewriting rules for a family without
-   one), its application and its real first screenshot: is a success of the same family in the
-   top 3 (and first)? Pitfalls returned as positives are counted (must be 0).
+   other words (the first of its task file's ``paraphrases``; a family without one is asked
+   with its instruction and listed in ``queries_not_paraphrased``), its application and its
+   real first screenshot: is a success of the same family in the top 3 (and first)? Pitfalls
+   returned as positives are counted (must be 0).
 3. Latency: random unit vectors are added as filler until ``--items`` are stored, then
    start-of-run retrievals (a new instruction and screenshot -> ranked, rendered text; the text
    embedding included) and per-step retrievals (screenshot + last action -> re-ranked) are
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -62,46 +62,13 @@ from cua.tasks.oracle_policy import OraclePolicy
 from cua.tasks.spec import near_miss_task
 from sandbox.base import Observation
 
-#: Paraphrase rules, applied in order (deterministic); every query must come out changed.
-PARAPHRASE = [
-    (r"^In the file manager, ", "Using the file browser, "),
-    (r"^In the terminal, ", "From a shell, "),
-    (r"^Using the terminal, ", "From a shell, "),
-    (r"^Use the terminal to ", "From a shell, "),
-    (r"^In the browser, ", "Using the web browser, "),
-    (r"^In the open spreadsheet, ", "In the spreadsheet that is open, "),
-    (r"\bthe open spreadsheet\b", "the spreadsheet that is open"),
-    (r"^In the text editor, ", "Using the editor, "),
-    (r"^With the calculator, ", "On the calculator app, "),
-    (r"^Use the calculator's buttons to ", "On the calculator app, "),
-    (r"^Use the calculator to ", "On the calculator app, "),
-    (r"\bcreate\b", "make"),
-    (r"\bfolder\b", "directory"),
-    (r"\bcompute\b", "calculate"),
-    (r"\bsave the workbook\b", "store the workbook"),
-    (r"\bsave the file\b", "store the file"),
-    (r"\bsave it\b", "store it"),
-    (r"\bPress\b", "Hit"),
-    (r"\bType\b", "Enter"),
-    (r"\bwork out\b", "calculate"),
-    (r"\brename\b", "change the name of"),
-    (r"\bclicking\b", "selecting"),
-]
-
-
 #: Bump when what ``record`` records changes: older recordings in a ``--dir`` are then redone.
 RECIPE = 2
 
 
-def paraphrase(text: str) -> str:
-    for pattern, repl in PARAPHRASE:
-        text = re.sub(pattern, repl, text)
-    return text
-
-
 def query_text(task: TaskSpec) -> str:
-    """Return how the query asks for ``task``: its family's own paraphrase, else the fixed rules."""
-    return task.paraphrases[0] if task.paraphrases else paraphrase(task.instruction)
+    """Return how the query asks for ``task``: its task file's first paraphrase (else, unchanged)."""
+    return task.paraphrases[0] if task.paraphrases else task.instruction
 
 
 def near_miss(family: TaskFamily, task: TaskSpec) -> TaskSpec | None:
@@ -334,7 +301,7 @@ def main() -> None:
             " held-out (split: eval) families are recorded as training runs, since memory never"
             " retrieves eval-split runs and this measures retrieval, not an evaluation",
             "queries: each family's next instance (parameter values never stored), asked with the"
-            " paraphrase its task file gives (fixed rewriting rules where none), with its real first"
+            " paraphrase its task file gives, with its real first"
             " screenshot; the search is limited to the query's application"
             " (top3_family_hit_without_app_filter searches every row)",
             "filler rows are random unit vectors spread over the applications (latency only)",

@@ -14,7 +14,7 @@ import typer
 
 from cua.errors import CuaError, UsageError
 from cua.memory.admission import AdmissionConfig, admit
-from cua.memory.index import DB_NAME, ExperienceIndex, Item
+from cua.memory.index import ExperienceIndex, Item
 from cua.store import TrajectoryStore, resolve_data_dir
 
 memory_app = typer.Typer(
@@ -197,7 +197,7 @@ def open_memory(
         raise UsageError(f"--memory is on, off or auto, not {mode!r}")
     if key_screenshots not in (0, 1, 2):
         raise UsageError(f"--key-screenshots is 0, 1 or 2, not {key_screenshots}")
-    path = store.data_dir / "memory" / DB_NAME
+    path = ExperienceIndex.path_beside(store.data_dir)
     if mode == "off" or (mode == "auto" and not path.is_file()):
         return None
     index = ExperienceIndex(path)

@@ -213,7 +213,12 @@ class ExperienceIndex:
     @classmethod
     def beside(cls, data_dir: str | Path) -> ExperienceIndex:
         """Open the index of the cua data directory (``<data_dir>/memory/``, beside ``trajectories/``)."""
-        return cls(Path(data_dir) / "memory" / DB_NAME)
+        return cls(cls.path_beside(data_dir))
+
+    @staticmethod
+    def path_beside(data_dir: str | Path) -> Path:
+        """Return where the index of the cua data directory lives (it may not exist yet)."""
+        return Path(data_dir) / "memory" / DB_NAME
 
     # -- plumbing ---------------------------------------------------------------------------------
 

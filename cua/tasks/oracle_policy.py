@@ -73,24 +73,26 @@ class OraclePolicy:
         Called by the agent loop before it observes, so the recorded screen of the next step (and
         the title a replay waits for) shows the state the oracle waited for.
         """
-        steps = self.task.oracle or ()
         try:
-            waited = self._finish_pending()
-            while self._next < len(steps) and isinstance(steps[self._next], WaitStep):
-                step = steps[self._next]
-                assert isinstance(step, WaitStep)
-                self._next += 1
-                self._runner.wait(step.condition, step.condition.snapshot(self._sandbox), step.timeout_s)
-                waited = True
-            return waited
+            return self._run_waits()
         except OracleFailed as exc:
             raise PolicyError(f"oracle of {self.task.id} failed at step {self._next}: {exc}") from None
+
+    def _run_waits(self) -> bool:
+        """Finish the pending condition and the ``wait_for`` steps next in line; return whether any."""
+        steps = self.task.oracle or ()
+        waited = self._finish_pending()
+        while self._next < len(steps) and isinstance(step := steps[self._next], WaitStep):
+            self._next += 1
+            self._runner.wait(step.condition, step.condition.snapshot(self._sandbox), step.timeout_s)
+            waited = True
+        return waited
 
     def act(self, inp: PolicyInput) -> PolicyOutput:
         """Return the next oracle step's actions, or Done when the oracle is complete."""
         steps = self.task.oracle or ()
         try:
-            self._finish_pending()
+            self._run_waits()  # a no-op when the loop already called settle()
             while self._next < len(steps):
                 step = steps[self._next]
                 self._next += 1
