@@ -28,9 +28,10 @@ from sandbox import channel, errors
 from sandbox.actions import SandboxAction, to_json, validate
 from sandbox.base import ExecResult, Observation, Sandbox
 from sandbox.channel import GuestChannel
+from sandbox.guest_files import GUEST_SOURCE
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, SetupStep, find_profile
-from sandbox.xvfb import DEFAULT_GUEST_PREFIX, GUEST_SOURCE
+from sandbox.xvfb import DEFAULT_GUEST_PREFIX
 
 
 class HostScreen(Sandbox):

@@ -10,8 +10,12 @@ manager, launches the application and executes actions. The container sees the s
 directories read-only, a private HOME restored from the profile's template on every reset, a
 private /tmp, and only its own X socket (as ``:0``). Every process dies with the host process.
 
-A reset kills every process in the container but the guest and the desktop infrastructure,
-restores HOME, runs setup steps and relaunches the application: no VM boot, no X restart.
+A reset is done by the guest, inside the container, as the sandbox's user: it kills every process
+but itself and the desktop infrastructure (known by the PIDs it recorded when it started them),
+empties HOME, /tmp and /dev/shm and unpacks the profile's HOME template; then setup steps run and
+the application starts again: no VM boot, no X restart. The host never writes into a folder the
+sandbox can change, and removes the runtime folder only after the container's PID namespace is
+gone, without following links (``sandbox.cleanup``). docs/security.md has the threat model.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from sandbox import channel, errors
 from sandbox.actions import SandboxAction, to_json, validate
 from sandbox.base import A11yNode, ExecResult, Observation, Sandbox
 from sandbox.channel import GuestChannel
+from sandbox.cleanup import remove_tree
+from sandbox.guest_files import home_archive, prepare_guest_folder
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, RunCommand, SetupStep, WriteFile, as_setup, find_profile
 
-GUEST_SOURCE = Path(__file__).parent / "guest"
 TEMPLATES = Path(__file__).parent / "profiles" / "templates"
 DEFAULT_GUEST_PREFIX = "/opt/cua-guest"
 #: uid the container runs as on the host when the host process is root (nobody).
@@ -106,7 +111,14 @@ class XvfbSandbox(Sandbox):
             self._host_uid = sandbox_uid if sandbox_uid is not None else ROOT_FALLBACK_UID
         self._timeout = request_timeout_s
         self._encoding = encoding
-        reap_stale_runtime_dirs(Path(runtime_root or tempfile.gettempdir()))
+        root = Path(runtime_root or tempfile.gettempdir())
+        if self._host_uid is not None and not root.stat().st_mode & 0o001:
+            raise errors.SandboxUnavailable(
+                f"runtime root {root} is not searchable by others (mode {root.stat().st_mode & 0o7777:o}); "
+                f"the container runs as uid {self._host_uid} and must reach its folder: use mode 1777 "
+                "like /tmp, or another folder"
+            )
+        reap_stale_runtime_dirs(root)
         self._runtime = Path(tempfile.mkdtemp(prefix=f"cua-sbx-{self.id}-", dir=runtime_root))
         self._runtime.chmod(0o711)
         (self._runtime / "owner").write_text(_process_identity(os.getpid()) or "")
@@ -114,6 +126,8 @@ class XvfbSandbox(Sandbox):
         self._xvfb: subprocess.Popen[bytes] | None = None
         self._xtmp = self._runtime / "xtmp"
         self._bwrap: subprocess.Popen[bytes] | None = None
+        #: (pid, start time) of PID 1 of the container's namespace: gone means every process is.
+        self._ns_init: tuple[int, str] | None = None
         self._channel: GuestChannel | None = None
         self._network: str | None = None
         self._profile: AppProfile | None = None
@@ -163,10 +177,13 @@ class XvfbSandbox(Sandbox):
         if self._host_uid is not None:
             os.chown(self.xauthority, self._host_uid, self._host_uid)
         self.xauthority.chmod(0o600)
-        if self._xtmp.exists():
-            shutil.rmtree(self._xtmp, onerror=_force_remove)
+        remove_tree(self._xtmp)
         self._xtmp.mkdir(mode=0o711)
         self._xtmp.chmod(0o711)
+        # Xvfb compiles its keymap to /var/lib/xkb/server-<display>.xkm; every sandbox is display
+        # :0, so parallel starts would race on one file (a failed compile kills the server).
+        xkb = self._runtime / "xkb"
+        xkb.mkdir(mode=0o700, exist_ok=True)
         w, h = self._screen
         # Display :0 in a /tmp of its own; readiness is the socket accepting a connection.
         self._xvfb = spawn(
@@ -179,6 +196,8 @@ class XvfbSandbox(Sandbox):
                 "--bind",
                 str(self._xtmp),
                 "/tmp",
+                # (Only over a folder that exists: bwrap would create a missing one on the host.)
+                *(["--bind", str(xkb), "/var/lib/xkb"] if os.path.isdir("/var/lib/xkb") else []),
                 "Xvfb",
                 ":0",
                 "-screen",
@@ -311,12 +330,12 @@ class XvfbSandbox(Sandbox):
         return argv
 
     def _start_container(self, network: str) -> None:
-        guest_dir = self._runtime / "guest"
-        guest_dir.mkdir(exist_ok=True)
-        for name in ("agent.py", "keys.py"):
-            shutil.copy2(GUEST_SOURCE / name, guest_dir / name)
-        guest_dir.chmod(0o755)
-        self._restore_home(None)
+        prepare_guest_folder(self._runtime / "guest")
+        # Only the folder itself: what is inside belongs to the sandbox, and the guest empties
+        # and fills it at every reset.
+        self._home.mkdir(mode=0o700, exist_ok=True)
+        if self._host_uid is not None:
+            os.chown(self._home, self._host_uid, self._host_uid, follow_symlinks=False)
         host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             argv = [
@@ -336,6 +355,7 @@ class XvfbSandbox(Sandbox):
             )
         finally:
             guest_end.close()
+        self._ns_init = _child_of(self._bwrap.pid)
         self._channel = GuestChannel(host_end, self._lost)
         try:
             msg, _ = self._channel.receive(timeout_s=20.0)
@@ -363,37 +383,43 @@ class XvfbSandbox(Sandbox):
                     pass
             self._channel.close()
             self._channel = None
+        # Killing PID 1 of the namespace makes the kernel kill everything in it; its parent
+        # (bwrap) may exit a moment before the last of them, so wait for PID 1 itself.
+        if self._ns_init is not None:
+            try:
+                os.kill(self._ns_init[0], 9)
+            except (ProcessLookupError, PermissionError):
+                pass
         kill_group(self._bwrap)
         self._bwrap = None
+        if self._ns_init is not None:
+            deadline = time.monotonic() + 5.0
+            while _live_identity(self._ns_init[0]) == self._ns_init[1] and time.monotonic() < deadline:
+                time.sleep(0.002)
+            self._ns_init = None
 
     def _stop_xvfb(self) -> None:
         kill_group(self._xvfb)
         self._xvfb = None
 
-    def _chown_tree(self, root: Path) -> None:
-        if self._host_uid is None:
-            return
-        uid = self._host_uid
-        os.chown(root, uid, uid)
-        for dirpath, dirnames, filenames in os.walk(root):
-            for name in dirnames + filenames:
-                os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+    def _restore(self, prof: AppProfile) -> dict[str, Any]:
+        """Have the guest end every process but its own and restore HOME, /tmp and /dev/shm.
 
-    def _restore_home(self, profile: AppProfile | None) -> None:
-        # Empty the folder but keep it: the running container has it bind-mounted.
-        self._home.mkdir(exist_ok=True)
-        for entry in self._home.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, onerror=_force_remove)
-            else:
-                entry.unlink()
-        common = TEMPLATES / "common"
-        if common.is_dir():
-            shutil.copytree(common, self._home, dirs_exist_ok=True, symlinks=True)
-        if profile is not None and profile.home_template is not None:
-            shutil.copytree(profile.home_template, self._home, dirs_exist_ok=True, symlinks=True)
-        self._home.chmod(0o700)
-        self._chown_tree(self._home)
+        When the guest reports its infrastructure damaged (a socket removed, a daemon killed),
+        the container is started afresh and restored again.
+        """
+        folders = [TEMPLATES / "common"]
+        if prof.home_template is not None:
+            folders.append(Path(prof.home_template))
+        archive = home_archive(folders)
+        reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
+        if reply.get("damaged"):
+            self._stop_container()
+            self._start_container(prof.network)
+            reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
+            if reply.get("damaged"):
+                raise errors.GuestError(f"sandbox {self.id} cannot be restored: {reply['damaged']}")
+        return reply
 
     def _alive(self) -> bool:
         return (
@@ -430,12 +456,11 @@ class XvfbSandbox(Sandbox):
                 self._stop_xvfb()
                 raise errors.SandboxClosed(f"sandbox {self.id} was closed during reset")
             timings["start_ms"] = (time.monotonic() - t0) * 1000
-        else:
-            self._request("kill_others", timeout_s=10.0)
-            timings["kill_ms"] = (time.monotonic() - t0) * 1000
         t1 = time.monotonic()
-        self._restore_home(prof)
-        timings["home_ms"] = (time.monotonic() - t1) * 1000
+        restored = self._restore(prof)
+        timings["kill_ms"] = float(restored.get("kill_ms", 0.0))
+        timings["home_ms"] = float(restored.get("files_ms", 0.0))
+        timings["restore_ms"] = (time.monotonic() - t1) * 1000
         self._profile = prof
         t2 = time.monotonic()
         for step in steps:
@@ -480,7 +505,7 @@ class XvfbSandbox(Sandbox):
         self._closed = True
         self._stop_container()
         self._stop_xvfb()
-        shutil.rmtree(self._runtime, onerror=_force_remove)
+        remove_tree(self._runtime)
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
@@ -616,6 +641,32 @@ class XvfbSandbox(Sandbox):
         self._check_app(meta)
 
 
+def _live_identity(pid: int) -> str | None:
+    """Return the start time of a process that is alive (not a zombie), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _child_of(pid: int, timeout_s: float = 5.0) -> tuple[int, str] | None:
+    """Return (pid, start time) of the first child of ``pid`` (bwrap's namespace init)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                return int(entry), fields[19]
+        time.sleep(0.002)
+    return None
+
+
 def _process_identity(pid: int) -> str | None:
     """Return "pid starttime" for a live process (start time tells a reused pid apart), else None."""
     try:
@@ -637,16 +688,6 @@ def reap_stale_runtime_dirs(root: Path) -> list[Path]:
         except OSError:
             continue
         if len(owner) == 2 and owner[0].isdigit() and _process_identity(int(owner[0])) != " ".join(owner):
-            shutil.rmtree(folder, onerror=_force_remove)
+            remove_tree(folder)
             removed.append(folder)
     return removed
-
-
-def _force_remove(func: Any, path: str, exc_info: Any) -> None:
-    """Make a read-only entry writable and retry (sandboxed programs may leave such files)."""
-    try:
-        os.chmod(os.path.dirname(path), 0o700)
-        os.chmod(path, 0o700)
-        func(path)
-    except OSError:
-        pass

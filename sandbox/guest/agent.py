@@ -5,9 +5,16 @@ It is the only process of ours inside the sandbox. It talks to the host over one
 frames, each followed by an optional binary payload (screenshots, file contents). It accepts
 only canonical key names and typed actions: no code from the host or a model is ever executed.
 
-Besides actions it keeps the desktop's infrastructure running (session D-Bus with AT-SPI and
-the window manager), launches the application, runs commands for setup and validators, and on
-request kills every other process in its PID namespace so that the host can reset the sandbox.
+Besides actions it keeps the desktop's infrastructure running (session D-Bus, AT-SPI and the
+window manager), launches the application, runs commands for setup and validators, and resets
+the sandbox on request: every process it did not start itself is killed, and HOME, /tmp and
+/dev/shm are restored, all from inside the sandbox as its own user (see docs/security.md).
+
+Processes are told apart by what the guest started, never by a name a process can choose: the
+infrastructure's PIDs (with their start times) are recorded as it starts, before any program of
+the sandbox's user runs. The application and every command run in a *session*: a nested
+bubblewrap with its own user, PID and IPC namespaces, so nothing started there can even name the
+guest or the infrastructure, and a session ends with all its processes at once.
 
 Dependencies: the standard library, pyautogui, mss, python-xlib, and PyGObject for AT-SPI.
 This file and ``keys.py`` beside it are copied into the sandbox; they import nothing else of ours.
@@ -21,11 +28,13 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tarfile
 import time
 from typing import Any
 
@@ -33,7 +42,15 @@ from keys import CANONICAL_KEYS, MODIFIERS, PYAUTOGUI_NAMES  # type: ignore[impo
 
 PROTOCOL_VERSION = 1
 HEADER = struct.Struct("!II")  # json length, payload length
-INFRA_COMMS = {"dbus-daemon", "at-spi-bus-laun", "at-spi2-registr"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: Session bus configuration: activation only from system folders, no activation environment.
+SESSION_BUS_CONF = os.path.join(HERE, "session-bus.conf")
+#: Window manager configuration with no action that runs a program (written by the host).
+OPENBOX_RC = os.path.join(HERE, "openbox-rc.xml")
+ATSPI_LAUNCHER = "/usr/libexec/at-spi-bus-launcher"
+ATSPI_REGISTRY = "/usr/libexec/at-spi2-registryd"
+#: Folders of the sandbox that its user can write and a reset restores (HOME comes from $HOME).
+SCRATCH_DIRS = ("/tmp", "/dev/shm")
 MAX_A11Y_NODES = 3000
 MAX_CHILDREN = 500
 # pyautogui holds Shift for '<' on the keycode that X maps to less/greater, producing '>'.
@@ -111,6 +128,42 @@ class Desktop:
         self.root.change_attributes(background_pixel=colormap.alloc_color(0x3A00, 0x5A00, 0x7A00).pixel)
         self.root.clear_area(0, 0, self.width, self.height)
         self.dpy.sync()
+        self.x_state = self.save_x_state()
+
+    # -- server state -------------------------------------------------------------------
+    def save_x_state(self) -> dict[str, Any]:
+        """Record the X server settings a program could change and a reset must put back."""
+        info = self.dpy.display.info
+        first, count = info.min_keycode, info.max_keycode - info.min_keycode + 1
+        atspi = self.dpy.intern_atom("AT_SPI_BUS")
+        prop = self.root.get_full_property(atspi, self.X.AnyPropertyType)
+        saver = self.dpy.get_screen_saver()
+        return {
+            "keymap": (first, [list(syms) for syms in self.dpy.get_keyboard_mapping(first, count)]),
+            "modifiers": [list(keys) for keys in self.dpy.get_modifier_mapping()],
+            "buttons": list(self.dpy.get_pointer_mapping()),
+            "saver": (saver.timeout, saver.interval, saver.prefer_blanking, saver.allow_exposures),
+            "atspi": (atspi, prop.property_type, prop.format, prop.value) if prop is not None else None,
+        }
+
+    def restore_x_state(self) -> None:
+        """Put back the keyboard and button mappings, the screen saver and the AT-SPI address.
+
+        A program could swap mouse buttons, remap keys or point new applications at an
+        accessibility bus of its own; the next episode must not inherit that.
+        """
+        state = self.x_state
+        first, keymap = state["keymap"]
+        self.dpy.change_keyboard_mapping(first, keymap)
+        self.dpy.set_modifier_mapping(state["modifiers"])
+        self.dpy.set_pointer_mapping(state["buttons"])
+        self.dpy.set_screen_saver(*state["saver"])
+        self.dpy.force_screen_saver(self.X.ScreenSaverReset)
+        if state["atspi"] is not None:
+            atom, kind, fmt, value = state["atspi"]
+            self.root.change_property(atom, kind, fmt, value)
+        self.dpy.sync()
+        self._spare = None
 
     # -- capture ------------------------------------------------------------------------
     def grab(self) -> bytes:
@@ -460,6 +513,12 @@ class Guest:
         self.sock = sock
         self.display_name = display_name
         self.infra: dict[str, subprocess.Popen[bytes]] = {}
+        #: (pid, start time) of infrastructure processes the guest did not fork itself (the
+        #: accessibility bus, forked by its launcher), recorded before any user program runs.
+        self.infra_extra: dict[str, tuple[int, str]] = {}
+        #: Entries of the scratch folders that belong to the infrastructure (sockets and their
+        #: folders), with (inode, file type) as recorded when it started; a reset keeps only these.
+        self.scratch_keep: dict[str, tuple[int, int]] = {}
         self.with_infra = with_infra
         # Only inside its own PID namespace may the guest kill "every other process".
         self.sandboxed = sandboxed
@@ -470,15 +529,28 @@ class Guest:
         self._a11y: A11y | None = None
 
     # -- processes ----------------------------------------------------------------------
+    def running(self, name: str) -> bool:
+        return name in self.infra and self.infra[name].poll() is None
+
     def start_infra(self) -> None:
+        """Start whichever part of the desktop infrastructure is not running.
+
+        The session bus activates services from system folders only and refuses to change the
+        environment of what it activates; the window manager reads a configuration (from the
+        host, read-only) with no action that runs a program; AT-SPI is started here rather than
+        activated, so its processes are children whose PIDs the guest knows.
+        """
         runtime = os.environ.get("XDG_RUNTIME_DIR", "/tmp/.cua-run")
         os.makedirs(runtime, mode=0o700, exist_ok=True)
-        if "dbus" not in self.infra or self.infra["dbus"].poll() is not None:
+        if not self.running("dbus"):
             address = f"unix:path={runtime}/bus"
-            if os.path.exists(f"{runtime}/bus"):
+            if os.path.lexists(f"{runtime}/bus"):
                 os.unlink(f"{runtime}/bus")
+            config = ["--session"]
+            if os.path.exists(SESSION_BUS_CONF):
+                config = [f"--config-file={SESSION_BUS_CONF}"]
             proc = subprocess.Popen(
-                ["dbus-daemon", "--session", "--nofork", f"--address={address}", "--print-address=1"],
+                ["dbus-daemon", *config, "--nofork", f"--address={address}", "--print-address=1"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
@@ -488,55 +560,191 @@ class Guest:
                 raise GuestFailure("GuestError", "dbus-daemon did not start")
             os.environ["DBUS_SESSION_BUS_ADDRESS"] = line
             self.infra["dbus"] = proc
-        if "wm" not in self.infra or self.infra["wm"].poll() is not None:
+        if not self.running("wm"):
+            config = ["--config-file", OPENBOX_RC] if os.path.exists(OPENBOX_RC) else []
             self.infra["wm"] = subprocess.Popen(
-                ["openbox", "--sm-disable"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                ["openbox", "--sm-disable", *config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
+        if os.access(ATSPI_LAUNCHER, os.X_OK) and not (
+            self.running("a11y-launcher") and self.running("a11y-registry") and self._extra_alive("a11y-bus")
+        ):
+            self.start_atspi()
+        self.scratch_keep = self.infra_paths()
 
-    def keep_pids(self) -> set[int]:
-        keep = {1, os.getpid()} | {p.pid for p in self.infra.values() if p.poll() is None}
-        for pid in _pids():
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() in INFRA_COMMS:
-                        keep.add(pid)
-            except OSError:
-                continue
+    def infra_paths(self) -> dict[str, tuple[int, int]]:
+        """Return the scratch-folder entries the infrastructure serves on (sockets and their folders)."""
+        sockets = ["/tmp/.X11-unix/X0"]
+        for address in (
+            os.environ.get("DBUS_SESSION_BUS_ADDRESS", ""),
+            _cmdline_option(self.infra_extra.get("a11y-bus", (0, ""))[0], "--address="),
+        ):
+            if address.startswith("unix:path="):
+                sockets.append(address[len("unix:path=") :].split(",")[0])
+        keep: dict[str, tuple[int, int]] = {}
+        listing = _scratch_listing()
+        for path in sockets:
+            while path not in SCRATCH_DIRS and path in listing:
+                keep[path] = listing[path]
+                path = os.path.dirname(path)
         return keep
 
-    def kill_others(self, timeout_s: float = 3.0) -> int:
-        """Kill every process in the namespace but the guest and the infrastructure."""
+    def start_atspi(self) -> None:
+        """Start the accessibility bus (through its launcher) and the registry on it."""
+        for name in ("a11y-registry", "a11y-launcher"):
+            proc = self.infra.pop(name, None)
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.infra_extra.pop("a11y-bus", None)
+        launcher = subprocess.Popen(
+            [ATSPI_LAUNCHER, "--launch-immediately"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.infra["a11y-launcher"] = launcher
+        deadline = now() + 10.0
+        bus, address = 0, ""
+        while not address and now() < deadline and launcher.poll() is None:
+            # The launcher forks, then execs dbus-daemon: wait for the exec (its --address).
+            bus = next((pid for pid in _pids() if _ppid(pid) == launcher.pid), 0)
+            address = _cmdline_option(bus, "--address=") if bus else ""
+            if not address:
+                time.sleep(0.003)
+        started = _start_time(bus) if address else None
+        if started is None:
+            raise GuestFailure("GuestError", "the AT-SPI launcher did not start the accessibility bus")
+        self.infra_extra["a11y-bus"] = (bus, started)
+        session = os.environ["DBUS_SESSION_BUS_ADDRESS"]
+        if not _wait_for_name(session, "org.a11y.Bus", deadline):
+            raise GuestFailure("GuestError", "the AT-SPI launcher did not register on the session bus")
+        # The bus's command line shows before it listens; the registry gives up if it cannot connect.
+        if not _wait_for_name(address, "org.freedesktop.DBus", deadline):
+            raise GuestFailure("GuestError", "the accessibility bus does not answer")
+        attempts = 0
+        while True:
+            registry = self.infra.get("a11y-registry")
+            if registry is None or registry.poll() is not None:
+                if attempts == 3:
+                    raise GuestFailure("GuestError", "the AT-SPI registry exited three times at start")
+                attempts += 1
+                env = {**os.environ, "AT_SPI_BUS_ADDRESS": address}
+                self.infra["a11y-registry"] = subprocess.Popen(
+                    [ATSPI_REGISTRY], env=env, stdout=subprocess.DEVNULL
+                )
+            if _wait_for_name(address, "org.a11y.atspi.Registry", min(deadline, now() + 1.0)):
+                return
+            if now() > deadline:
+                raise GuestFailure("GuestError", "the AT-SPI registry did not start")
+
+    def _extra_alive(self, name: str) -> bool:
+        pid, started = self.infra_extra.get(name, (0, ""))
+        return bool(pid) and _start_time(pid) == started
+
+    def keep_pids(self) -> set[int]:
+        """Return the PIDs a reset spares: the guest's own, recorded when started, never by name."""
+        keep = {1, os.getpid()} | {p.pid for p in self.infra.values() if p.poll() is None}
+        keep |= {pid for name, (pid, _) in self.infra_extra.items() if self._extra_alive(name)}
+        return keep
+
+    def infra_intact(self) -> str:
+        """Return why the infrastructure can no longer be trusted to serve, or '' if it can."""
+        for name in ("dbus", "a11y-launcher", "a11y-registry"):
+            if name in self.infra and not self.running(name):
+                return f"{name} exited"
+        if "a11y-bus" in self.infra_extra and not self._extra_alive("a11y-bus"):
+            return "the accessibility bus exited"
+        now_listing = _scratch_listing()
+        for path, ident in self.scratch_keep.items():
+            if now_listing.get(path) != ident:
+                return f"{path} was replaced or removed"
+        return ""
+
+    def kill_others(self, timeout_s: float = 5.0) -> int:
+        """Kill every process in the namespace but the guest and its infrastructure.
+
+        Namespace inits (sessions, and any namespace a program made) go first: the kernel ends
+        everything inside with them. The rest are stopped before they are killed, so none can
+        fork or revive another in between; the pass repeats until nothing else is left.
+        """
         keep = self.keep_pids()
-        victims = [pid for pid in _pids() if pid not in keep]
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.app is not None:
-            self.app.poll()
+        killed: set[int] = set()
         deadline = now() + timeout_s
-        try:
-            while now() < deadline and self.desktop.client_windows():
-                time.sleep(0.005)  # the window manager still lists windows of killed clients
-        except Exception:
-            pass  # the display is gone; nothing to wait for
-        while now() < deadline:
+        while True:
+            others = [pid for pid in _pids() if pid not in keep and _alive(pid)]
+            if not others:
+                break
+            if now() > deadline:
+                raise GuestFailure("GuestError", f"processes {others[:8]} survived {timeout_s} s of SIGKILL")
+            inits = [pid for pid in others if _is_namespace_init(pid)]
+            for pid in inits:
+                _signal(pid, signal.SIGKILL)
+            rest = [pid for pid in others if pid not in inits]
+            for pid in rest:
+                _signal(pid, signal.SIGSTOP)
+            for pid in rest:
+                _signal(pid, signal.SIGKILL)
+            killed.update(others)
             try:
                 while os.waitpid(-1, os.WNOHANG)[0] > 0:
                     pass
             except ChildProcessError:
                 pass
-            if not [p for p in victims if _alive(p)]:
-                break
-            time.sleep(0.005)
+            time.sleep(0.001)
+        if self.app is not None:
+            self.app.poll()
+        try:
+            while now() < deadline and self.desktop.client_windows():
+                time.sleep(0.005)  # the window manager still lists windows of killed clients
+        except Exception:
+            pass  # the display is gone; nothing to wait for
         self.app = None
-        return len(victims)
+        return len(killed)
+
+    def session(self, argv: list[str]) -> list[str]:
+        """Wrap ``argv`` to run in a session of its own (user, PID and IPC namespaces).
+
+        Outside a sandbox (the real screen) programs run as they are.
+        """
+        if not self.sandboxed:
+            return argv
+        return [
+            "bwrap",
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--new-session",
+            "--die-with-parent",
+            "--dev-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--",
+            *argv,
+        ]
+
+    def session_status(self, code: int | None) -> int | None:
+        """Map a session's exit status (128 + N for a signal, as bwrap reports it) to Popen's -N."""
+        if self.sandboxed and code is not None and 128 < code < 128 + 65:
+            return 128 - code
+        return code
+
+    def restore_files(self, template: bytes) -> dict[str, Any]:
+        """Empty HOME and the scratch folders (but the infrastructure's sockets), then unpack HOME.
+
+        Runs as the sandbox's user after every other process is gone: a link planted here can
+        only point at what that user may write anyway.
+        """
+        home = os.environ.get("HOME", "/home/user")
+        removed = _empty_folder(home, keep={})
+        for root in SCRATCH_DIRS:
+            removed += _empty_folder(root, keep=self.scratch_keep)
+        written = _unpack(template, home)
+        os.chmod(home, 0o700)
+        return {"removed": removed, "written": written}
 
     def app_status(self) -> dict[str, Any]:
         if self.app is None:
             return {"running": False, "returncode": None, "launched": False}
-        code = self.app.poll()
+        code = self.session_status(self.app.poll())
         return {"running": code is None, "returncode": code, "launched": True}
 
     def display_alive(self) -> bool:
@@ -593,13 +801,38 @@ class Guest:
         self.desktop.last_frame = b""
         return {"killed": killed, "ms": (now() - t0) * 1000}, b""
 
+    def op_restore(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
+        """Reset: end every process but ours, then restore HOME (from ``blob``), /tmp and /dev/shm.
+
+        Replies ``damaged`` (and restores nothing) when the infrastructure died or its sockets
+        were tampered with: the host then starts the container afresh.
+        """
+        if not self.sandboxed:
+            raise GuestFailure("GuestError", "refusing to reset: this guest is not in a sandbox")
+        t0 = now()
+        killed = self.kill_others()
+        kill_ms = (now() - t0) * 1000
+        damaged = self.infra_intact() if self.with_infra else ""
+        if damaged:
+            return {"killed": killed, "damaged": damaged}, b""
+        if self.with_infra and not self.running("wm"):
+            self.start_infra()  # only the window manager is missing: start it again
+        t1 = now()
+        counts = self.restore_files(blob)
+        self.desktop.restore_x_state()
+        self.desktop.last_frame = b""
+        return {"killed": killed, "kill_ms": kill_ms, "files_ms": (now() - t1) * 1000, **counts}, b""
+
     def op_launch(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         t0 = now()
         env = dict(os.environ)
         env.update(args.get("env") or {})
         before = {wid for wid, _, _ in self.desktop.client_windows()}
+        missing = _missing_program(str(args["argv"][0]), env)
+        if missing:
+            raise GuestFailure("AppCrashed", missing)
         self.app = subprocess.Popen(
-            list(args["argv"]),
+            self.session(list(args["argv"])),
             env=env,
             cwd=os.environ.get("HOME", "/"),
             stdin=subprocess.DEVNULL,
@@ -626,7 +859,8 @@ class Guest:
             if self.app.poll() is not None:
                 raise GuestFailure(
                     "AppCrashed",
-                    f"{args['argv'][0]} exited with status {self.app.returncode} before its window "
+                    f"{args['argv'][0]} exited with status {self.session_status(self.app.returncode)} "
+                    "before its window "
                     f"appeared; see {_tail_log()}",
                 )
             time.sleep(0.01)
@@ -722,9 +956,12 @@ class Guest:
         env = dict(os.environ)
         env.update(args.get("env") or {})
         timeout = float(args.get("timeout_s", 30.0))
+        missing = _missing_program(str(args["argv"][0]), env)
+        if missing:
+            return {"returncode": 127, "stdout": "", "stderr": _b64(f"{missing}\n".encode())}, b""
         try:
             proc = subprocess.Popen(
-                list(args["argv"]),
+                self.session(list(args["argv"])),
                 env=env,
                 cwd=os.environ.get("HOME", "/"),
                 stdin=subprocess.PIPE,
@@ -767,10 +1004,20 @@ class Guest:
 
     def op_shutdown(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         if self.sandboxed:
-            self.kill_others(timeout_s=1.0)
+            try:
+                self.kill_others(timeout_s=1.0)
+            except GuestFailure:
+                pass  # the host kills the whole container next
         for proc in self.infra.values():
             proc.kill()
         return {}, b""
+
+
+def _missing_program(program: str, env: dict[str, str]) -> str:
+    """Return why ``program`` cannot be run (a session would only say so after starting), or ''."""
+    if shutil.which(program, path=env.get("PATH")) is None:
+        return f"{program}: command not found (or not executable) in the sandbox"
+    return ""
 
 
 def _b64(data: bytes) -> str:
@@ -783,6 +1030,156 @@ def _resolve(path: str) -> str:
 
 def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """Return the fields of /proc/PID/stat after the command name (state first), or []."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _ppid(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if len(fields) > 1 else 0
+
+
+def _start_time(pid: int) -> str | None:
+    """Return the start time of a live process: with the pid, it names one process for good."""
+    fields = _stat_fields(pid)
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def _is_namespace_init(pid: int) -> bool:
+    """Return whether ``pid`` is PID 1 of a PID namespace nested in ours."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        pass
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _cmdline_option(pid: int, prefix: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return ""
+    return next((a[len(prefix) :] for a in args if a.startswith(prefix)), "")
+
+
+def _wait_for_name(address: str, name: str, deadline: float) -> bool:
+    """Wait until ``name`` has an owner on the bus at ``address`` (never activating it)."""
+    argv = [
+        "dbus-send", f"--bus={address}", "--print-reply", "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", f"string:{name}",
+    ]  # fmt: skip
+    while now() < deadline:
+        result = subprocess.run(argv, capture_output=True, timeout=max(0.1, deadline - now()))
+        if b"boolean true" in result.stdout:
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _scratch_listing() -> dict[str, tuple[int, int]]:
+    """Return path -> (inode, file type) of everything under the scratch folders (no links followed)."""
+    out: dict[str, tuple[int, int]] = {}
+    for root in SCRATCH_DIRS:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                out[path] = (st.st_ino, st.st_mode & 0o170000)
+    return out
+
+
+def _remove(path: str) -> None:
+    """Remove a file, link or folder tree inside the sandbox, making folders writable as needed."""
+
+    def retry(func: Any, failed: str, exc_info: Any) -> None:
+        parent = os.path.dirname(failed)
+        if not os.path.islink(parent):
+            os.chmod(parent, 0o700)
+        if not os.path.islink(failed) and os.path.isdir(failed):
+            os.chmod(failed, 0o700)
+        func(failed)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=retry)
+    else:
+        os.unlink(path)
+
+
+def _empty_folder(root: str, keep: dict[str, tuple[int, int]]) -> int:
+    """Remove every entry under ``root`` except the paths in ``keep`` (and folders holding them)."""
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.path in keep:
+            if entry.is_dir(follow_symlinks=False):
+                removed += _empty_folder(entry.path, keep)
+            continue
+        try:
+            _remove(entry.path)
+            removed += 1
+        except OSError as exc:
+            raise GuestFailure("GuestError", f"cannot remove {entry.path}: {exc.strerror}") from None
+    return removed
+
+
+def _unpack(archive: bytes, dest: str) -> int:
+    """Unpack a tar of a HOME template into ``dest``: files, folders and links, nothing else."""
+    if not archive:
+        return 0
+    count = 0
+    folders: list[tuple[str, int]] = []
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            name = os.path.normpath(member.name)
+            if name in (".", "") or name.startswith(("/", "..")):
+                continue
+            path = os.path.join(dest, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.lexists(path) and not (member.isdir() and os.path.isdir(path)):
+                _remove(path)  # a later template folder replaces an entry of an earlier one
+            if member.isdir():
+                os.makedirs(path, exist_ok=True)
+                folders.append((path, member.mode & 0o777))
+            elif member.issym():
+                os.symlink(member.linkname, path)
+            elif member.isfile():
+                source = tar.extractfile(member)
+                assert source is not None
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                fd = os.open(path, flags, member.mode & 0o777)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(source.read())
+            else:
+                continue
+            count += 1
+    for path, mode in reversed(folders):
+        os.chmod(path, mode | 0o700)
+    return count
 
 
 def _alive(pid: int) -> bool:
@@ -827,6 +1224,9 @@ def main() -> int:
     try:
         guest = Guest(sock, opts.display, with_infra=not opts.no_infra, sandboxed=opts.sandboxed)
     except Exception as exc:
+        import traceback
+
+        traceback.print_exc()  # into the container's log, which the host quotes
         send_msg(
             sock, {"id": 0, "ok": False, "kind": "GuestError", "message": f"guest start failed: {exc!r}"}
         )

@@ -21,8 +21,12 @@ def sandbox_processes(sandbox_id: str) -> dict[int, str]:
 
 
 def find_pid(sandbox_id: str, fragment: str) -> int:
-    """Return the host pid of the sandbox process whose command line contains ``fragment``."""
+    """Return the host pid of the sandbox process whose command line contains ``fragment``.
+
+    The bubblewrap wrappers of the guest's sessions (whose command lines end with the program's)
+    are skipped: the program itself is wanted.
+    """
     for pid, cmd in sandbox_processes(sandbox_id).items():
-        if fragment in cmd:
+        if fragment in cmd and not cmd.startswith("bwrap "):
             return pid
     raise LookupError(f"no process matching {fragment!r} in sandbox {sandbox_id}")

@@ -25,7 +25,7 @@ from sandbox.base import ExecResult, Observation, Sandbox
 from sandbox.pool import Job, PoolEvent, SandboxPool
 from sandbox.profile import AppProfile, SetupStep, find_profile
 from sandbox.xvfb import XvfbSandbox
-from tests.sandbox.procs import sandbox_processes
+from tests.sandbox.procs import find_pid, sandbox_processes
 
 # --------------------------------------------------------------------------------------------
 # A stub backend whose failures the test controls.
@@ -431,7 +431,8 @@ def test_killing_the_application_is_detected_and_the_sandbox_replaced() -> None:
         with pytest.raises(errors.AppCrashed), pool.lease("xterm") as sb:
             assert isinstance(sb, XvfbSandbox)
             first = sb.id
-            sb.exec(["sh", "-c", "kill -9 $(pgrep -x xterm)"])
+            # From the host: nothing run through exec can see the application (its own session).
+            os.kill(find_pid(sb.id, "xterm -fa"), signal.SIGKILL)
             until_raises(sb.ping)
         crashed = [e for e in pool.events if e.kind == "crashed"]
         assert len(crashed) == 1 and "AppCrashed" in crashed[0].detail
