@@ -22,7 +22,7 @@ import importlib
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -259,8 +259,17 @@ class TransformersChatModel:
             out[key] = value
         return out
 
-    def complete(self, messages: Sequence[Message], settings: GenerationSettings) -> Completion:
-        """Generate the assistant's reply to ``messages``; PolicyError if generation fails."""
+    def complete(
+        self,
+        messages: Sequence[Message],
+        settings: GenerationSettings,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Completion:
+        """Generate the assistant's reply to ``messages``; PolicyError if generation fails.
+
+        ``should_stop`` is asked between tokens; when it says so, generation ends there (the
+        server uses it to stop computing a reply whose client hung up).
+        """
         import torch
 
         with self._lock:
@@ -288,7 +297,8 @@ class TransformersChatModel:
             try:
                 with torch.random.fork_rng(devices=devices), torch.inference_mode():
                     torch.manual_seed(settings.seed)
-                    out = self.model.generate(**batch, generation_config=gen)
+                    extra = {"stopping_criteria": _stop_when(should_stop)} if should_stop else {}
+                    out = self.model.generate(**batch, generation_config=gen, **extra)
             except (RuntimeError, ValueError, IndexError, TypeError) as exc:
                 raise PolicyError(f"generation with {self.model_dir} failed: {_first_line(exc)}") from exc
             new = out[0, prompt_len:].tolist()
@@ -416,3 +426,15 @@ __all__ = [
     "checkpoint_hash",
     "read_checkpoint_config",
 ]
+
+
+def _stop_when(check: Callable[[], bool]) -> Any:
+    """Return a transformers StoppingCriteriaList that ends every sequence once ``check()`` is true."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Interrupt(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full((input_ids.shape[0],), check(), dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Interrupt()])
