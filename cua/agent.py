@@ -397,7 +397,7 @@ class Agent:
                 if answer is None:
                     return obs, hit, None, (RunStatus.NEEDS_USER, f"asked the user: {action.question}"), None
                 return obs, hit, None, None, f"The user answered: {answer}"
-            verdict = self._guard(action)
+            verdict = self._guard(action, obs)
             if verdict is not None:
                 answer = self._ask(verdict.question())
                 if answer is None or answer.strip().lower() not in ("y", "yes", "allow", "ok"):
@@ -405,6 +405,7 @@ class Agent:
                     if answer is None:
                         return obs, hit, None, end, None
                     return obs, hit, None, None, "The user did not allow that command; do something else."
+                self.guard.allowed(verdict)
             if (
                 self.config.record_hits
                 and hit is None
@@ -424,14 +425,15 @@ class Agent:
                     )
         return obs, hit, None, None, feedback
 
-    def _guard(self, action: act.Action) -> GuardVerdict | None:
-        if isinstance(action, act.TypeText):
-            return self.guard.check_text(action.text)
-        if isinstance(action, act.Key):
-            return self.guard.check_keys([action.key])
-        if isinstance(action, act.Hotkey):
-            return self.guard.check_keys(list(action.keys))
-        return None
+    def _guard(self, action: act.Action, obs: Observation) -> GuardVerdict | None:
+        if obs.a11y is None and self.guard.wants_a11y(action):
+            try:  # a confirmation dialog's text, or a focused terminal, may show only in the tree
+                obs = self.sandbox.observe(a11y=True)
+            except SandboxCrashed:
+                raise
+            except SandboxError:
+                pass  # judge by the window title alone
+        return self.guard.check(action, obs)
 
     def _ask(self, question: str) -> str | None:
         if self.ask_user is None:
