@@ -39,7 +39,10 @@ def test_encoders_make_unit_rows_and_paraphrases_land_closest(
     assert stored.shape == (3, enc.dim) and stored.dtype == np.float32
     assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-5)
     assert list(np.argmax(queries @ stored.T, axis=1)) == [0, 1, 2]  # each paraphrase finds its original
-    assert np.array_equal(enc.encode([PARAPHRASES[0][0]]), stored[:1])  # deterministic
+    alone = enc.encode([PARAPHRASES[0][0]])
+    assert np.array_equal(enc.encode([PARAPHRASES[0][0]]), alone)  # deterministic
+    # Batched with others (padded), a row may differ in the last float bits, not more.
+    assert np.allclose(alone, stored[:1], atol=1e-5)
 
 
 def test_static_encoder_edge_cases_and_names(encoder: TextEncoder, minilm: MiniLMEncoder) -> None:
