@@ -21,7 +21,8 @@ from cua.agent import Agent, AgentConfig
 from cua.errors import CuaError
 from cua.policy import Policy
 from cua.store import TrajectoryStore
-from cua.tasks import TaskSpec, builtin_families, validate
+from cua.tasks import TaskSpec, builtin_families, load_path, validate
+from cua.tasks.builtin import is_task_path
 from cua.tasks.runner import finish_setup
 from sandbox.base import Sandbox
 from sandbox.pool import Job, SandboxPool
@@ -41,8 +42,9 @@ after validation, so that what it showed is credited or blamed."""
 def select_tasks(
     suite: str = "all", *, instances: int | None = None, include_slow: bool = True
 ) -> list[TaskSpec]:
-    """Return the tasks of a suite: 'all', 'train', 'eval', an application, or a family id.
+    """Return the tasks of a suite: built-in ('all', 'train', 'eval', an app, a family id) or a path.
 
+    A path is a task file or a folder of task files: the suite is every task in it.
     ``instances`` caps the tasks taken from each family (the first ones, which are fixed).
     """
     families = builtin_families()
@@ -52,11 +54,13 @@ def select_tasks(
         chosen = [f for f in families if f.split == suite]
     else:
         chosen = [f for f in families if f.app == suite or f.id == suite]
-        if not chosen:
+        if not chosen and is_task_path(suite):
+            chosen = load_path(suite)
+        elif not chosen:
             apps = sorted({f.app for f in families})
             raise CuaError(
-                f"unknown suite {suite!r}: use all, train, eval, an application ({', '.join(apps)}) "
-                "or a family id (`cua tasks list`)"
+                f"unknown suite {suite!r}: use all, train, eval, an application ({', '.join(apps)}), "
+                "a family id (`cua tasks list`), or a task file or folder of task files"
             )
     if not include_slow:
         chosen = [f for f in chosen if f.app not in SLOW_APPS]

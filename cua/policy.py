@@ -14,6 +14,29 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+MAX_INSTRUCTION_CHARS = 4_000
+"""The longest instruction accepted, wherever one enters (``cua run``, task files, the agent).
+
+Every step's prompt repeats the instruction beside one or more screenshots (about 1,000 to
+3,000 tokens each at the usual image sizes), history and recalled experience, within a context
+of 8k to 32k tokens for the models this agent runs. 4,000 characters is about 1,000 tokens: more
+than any built-in or OSWorld instruction (the longest are under 1,000 characters), and still a
+small part of the prompt. A longer text is nearly always pasted material; it belongs in a file
+the task sets up, with an instruction that says what to do with it."""
+
+
+def instruction_problem(text: str) -> str | None:
+    """Return why ``text`` cannot be an instruction (empty, too long), or None when it can."""
+    if not text.strip():
+        return "the instruction is empty: say what the agent should do"
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        return (
+            f"the instruction has {len(text):,} characters; the limit is {MAX_INSTRUCTION_CHARS:,} "
+            "(cua.policy.MAX_INSTRUCTION_CHARS). Say what to do in a few sentences, and put long "
+            "material in a file the agent can open"
+        )
+    return None
+
 
 @dataclass(frozen=True)
 class Recall:

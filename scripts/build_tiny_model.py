@@ -1,7 +1,7 @@
 """Build a tiny Qwen2.5-VL or Qwen3-VL checkpoint offline; optionally overfit it and time one step.
 
-    python scripts/build_tiny_model.py --arch qwen2_5_vl --out /tmp/tiny
-    python scripts/build_tiny_model.py --arch qwen2_5_vl --out /tmp/tiny --overfit ui-tars-1.5 --bench 5
+    python scripts/build_tiny_model.py /tmp/tiny                 (or --out /tmp/tiny)
+    python scripts/build_tiny_model.py /tmp/tiny --arch qwen3_vl --overfit ui-tars-1.5 --bench 5
 
 --overfit FORMAT teaches the model to answer the demo step (a dialog with an OK button, 1280x800)
 with a click on OK in that format, and saves it over the build; --bench N then times N act()
@@ -40,14 +40,17 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_dir", type=Path, nargs="?", metavar="OUT_DIR", help="output directory (created)")
+    parser.add_argument("--out", type=Path, metavar="OUT_DIR", help="the output directory, as an option")
     parser.add_argument("--arch", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
-    parser.add_argument("--out", type=Path, required=True, help="output directory (created)")
     parser.add_argument("--overfit", metavar="FORMAT", help="overfit the demo step in this output format")
     parser.add_argument("--bench", type=int, default=0, metavar="N", help="time N act() calls (median)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation")
     ns = parser.parse_args(argv)
-    return Args(ns.arch, ns.out, ns.overfit, ns.bench, ns.threads, ns.seed)
+    if (ns.out_dir is None) == (ns.out is None):
+        parser.error("give the output directory once: OUT_DIR or --out OUT_DIR")
+    return Args(ns.arch, ns.out_dir or ns.out, ns.overfit, ns.bench, ns.threads, ns.seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@
 #   CUA_MODEL=DIR bash scripts/run.sh "INSTRUCTION" APP  your local checkpoint (CUA_FORMAT, default ui-tars-1.5)
 #   CUA_ENDPOINT=URL CUA_MODEL_NAME=NAME bash scripts/run.sh "INSTRUCTION" APP
 #                                                        an OpenAI-compatible server (CUA_API_KEY_ENV=VAR)
-# Runs are recorded under out/runs; the demo also writes out/demo-run.html.
+# Runs are recorded under out/runs; the demo also writes out/demo-run.log and out/demo-run.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_system.sh
@@ -37,7 +37,12 @@ if [ ! -f "$MODEL/imitation.json" ]; then
   .venv/bin/python scripts/build_demo_model.py "$MODEL" --task "$TASK"
 fi
 read -r MIN MAX < <(.venv/bin/python -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['min_pixels'], d['max_pixels'])" "$MODEL/imitation.json")
-out=$("$CUA" run --task "$TASK" --model "$MODEL" --min-pixels "$MIN" --max-pixels "$MAX" --batch --data-dir "$DATA" | tee /dev/stderr)
-run_id=$(echo "$out" | sed -n 's/^run id: \([^ ]*\).*/\1/p')
+# The run's output goes to our stdout as it happens and to a log we read the run id from. Never
+# `tee /dev/stderr` (or /dev/fd/N): that reopens the file behind the descriptor, and when the
+# caller redirected to a file (`bash scripts/run.sh > setup.log 2>&1`) tee truncates it.
+mkdir -p out
+"$CUA" run --task "$TASK" --model "$MODEL" --min-pixels "$MIN" --max-pixels "$MAX" --batch --data-dir "$DATA" \
+  | tee out/demo-run.log
+run_id=$(sed -n 's/^run id: \([^ ]*\).*/\1/p' out/demo-run.log)
 "$CUA" runs export "$run_id" --html out/demo-run.html --data-dir "$DATA"
 echo "report: $(pwd)/out/demo-run.html   all runs: $CUA runs list --data-dir $DATA"

@@ -34,6 +34,16 @@ def test_unknown_app_is_one_clear_line() -> None:
     assert "unknown application profile 'no-such-app'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_an_overlong_instruction_is_refused_before_anything_starts() -> None:
+    r = run("run", "word " * 20_000, "--app", "xterm")  # 100,000 characters
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "the instruction has 100,000 characters; the limit is 4,000" in r.stderr
+    assert "put long material in a file" in r.stderr
+    empty = run("run", "   ", "--app", "xterm")
+    assert empty.returncode == 2 and "the instruction is empty" in empty.stderr
+
+
 @pytest.mark.x11
 def test_demo_saves_screenshots_and_a_step_log(tmp_path: Path) -> None:
     r = run("sandbox", "demo", "--app", "mousepad", "--out", str(tmp_path))

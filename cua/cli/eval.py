@@ -45,7 +45,11 @@ class _Shared:
 
 def eval_command(
     suite: Annotated[
-        str, typer.Option(help="all, train, eval (held out), an application, or a family id.")
+        str,
+        typer.Option(
+            help="all, train, eval (held out), an application, a family id, or a task file or a "
+            "folder of task files (all the tasks in it)."
+        ),
     ] = "all",
     policy: Annotated[str, typer.Option(help=f"One of {', '.join(POLICIES)}.")] = "oracle",
     parallel: Annotated[int, typer.Option(help="Sandboxes running at once.")] = 2,

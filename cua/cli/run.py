@@ -14,6 +14,7 @@ from cua.agent import Agent, AgentConfig, StepEvent
 from cua.cli.memory import KeyScreens, MemoryMode, open_memory
 from cua.errors import UsageError
 from cua.formats import FORMATS
+from cua.policy import instruction_problem
 from cua.safety import SafetyGuard
 from cua.store import TrajectoryStore
 from sandbox import Sandbox, XvfbSandbox, find_profile
@@ -115,7 +116,8 @@ def run(
     task: Annotated[
         str | None,
         typer.Option(
-            help="A built-in task id (`cua tasks list --tasks`): its setup, instruction and validator."
+            help="A built-in task id (`cua tasks list --tasks`), a task file or folder holding one"
+            " task, or FILE#TASK_ID: its setup, instruction and validator."
         ),
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Local checkpoint directory (transformers).")] = None,
@@ -160,16 +162,16 @@ def run(
 ) -> None:
     """Run the agent on INSTRUCTION in a fresh sandbox, showing each step, and record the run.
 
-    With --task, the built-in task's setup and instruction are used and its validator judges
-    the outcome (the verdict is stored with the run).
+    With --task (a built-in task, or one from a task file), the task's setup and instruction are
+    used and its validator judges the outcome (the verdict is stored with the run).
     """
     spec = None
     if task is not None:
-        from cua.tasks import find_task
+        from cua.tasks import resolve_task
 
         if instruction is not None:
             raise UsageError("give an INSTRUCTION or --task, not both")
-        _, spec = find_task(task)
+        _, spec = resolve_task(task)
         instruction, app = spec.instruction, app or spec.app
         if app != spec.app:
             raise UsageError(f"task {spec.id} runs on {spec.app}, not {app}")
@@ -177,6 +179,9 @@ def run(
         raise UsageError(
             'give an INSTRUCTION and --app APP (e.g. cua run "open the file menu" --app mousepad)'
         )
+    problem = instruction_problem(instruction)
+    if problem is not None:
+        raise UsageError(problem)
     steps = max_steps if max_steps is not None else (spec.max_steps if spec else 15)
     if steps < 1:
         raise UsageError("--max-steps must be at least 1")
@@ -204,7 +209,11 @@ def run(
         min_pixels,
         max_pixels,
     )
-    guard = SafetyGuard.from_file(safety_rules) if safety_rules else SafetyGuard()
+    guard = (
+        SafetyGuard.from_file(safety_rules, real_screen=real_screen)
+        if safety_rules
+        else SafetyGuard(real_screen=real_screen)
+    )
     if real_screen:
         typer.echo(
             "WARNING: --real-screen: the agent acts on your own desktop, as you, with no sandbox.", err=True

@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cua.tasks.builtin import builtin_families, find_task
+from cua.tasks.builtin import builtin_families, resolve_task
 from cua.tasks.runner import prove, start, validate
-from cua.tasks.spec import LaunchStep, RunStep, TaskSpec, WaitWindowStep, WriteStep, load_file
+from cua.tasks.spec import LaunchStep, RunStep, TaskSpec, WaitWindowStep, WriteStep, load_path
 from sandbox.base import Sandbox
 
 tasks_app = typer.Typer(
@@ -75,11 +75,14 @@ def _setup_lines(task: TaskSpec) -> list[str]:
 @tasks_app.command("show")
 def show(
     task_id: Annotated[
-        str, typer.Argument(help="A task id such as galculator.add/2 (a family id means /0).")
+        str,
+        typer.Argument(
+            help="A task id such as galculator.add/2 (a family id means /0), a task file, or FILE#TASK_ID."
+        ),
     ],
 ) -> None:
-    """Show one built-in task: instruction, setup, oracle, validator and near misses."""
-    family, task = find_task(task_id)
+    """Show one task: instruction, setup, oracle, validator and near misses."""
+    family, task = resolve_task(task_id)
     typer.echo(f"id:          {task.id}")
     typer.echo(f"family:      {family.id}  ({family.description})")
     typer.echo(f"app:         {task.app}")
@@ -109,7 +112,7 @@ def show(
 
 @tasks_app.command("check")
 def check(
-    file: Annotated[Path, typer.Argument(help="A task file (.yaml, .yml or .json).")],
+    file: Annotated[Path, typer.Argument(help="A task file (.yaml, .yml or .json), or a folder of them.")],
     instance: Annotated[int | None, typer.Option(help="Prove only this instance of each family.")] = None,
     every: Annotated[bool, typer.Option("--all", help="Prove every instance (default: instance 0).")] = False,
     family_id: Annotated[str | None, typer.Option("--family", help="Only the family with this id.")] = None,
@@ -119,7 +122,7 @@ def check(
     """Validate a task file, then prove its tasks in a sandbox: nothing fails, the oracle passes."""
     from sandbox.xvfb import XvfbSandbox
 
-    families = [f for f in load_file(file) if family_id in (None, f.id)]
+    families = [f for f in load_path(file) if family_id in (None, f.id)]
     n_tasks = sum(f.instances for f in families)
     typer.echo(f"{file}: valid, {len(families)} families, {n_tasks} tasks")
     failures = 0
@@ -163,15 +166,17 @@ def import_osworld(
     cache: Annotated[Path | None, typer.Option(help="Folder with the files the tasks download.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write each imported task here as a task file.")] = None,
 ) -> None:
-    """Import OSWorld task JSON and print the coverage report (imported, skipped and why)."""
-    from cua.tasks.osworld import import_paths
+    """Import OSWorld task JSON and print the coverage report (imported, skipped and why).
+
+    With --out, each imported task is written as OUT/<id>.json with the files it needs (expected
+    workbooks) in OUT/<id>.files/, named relatively: the folder can be moved as a whole, and
+    `cua eval --suite OUT` or `cua run --task OUT/<id>.json` runs it.
+    """
+    from cua.tasks.osworld import import_paths, write_task
 
     report = import_paths(paths, cache)
     typer.echo(report.render())
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         for result in report.imported:
-            assert result.spec is not None
-            target = out / f"{result.spec['id']}.json"
-            target.write_text(json.dumps(result.spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            write_task(result, out)
         typer.echo(f"wrote {len(report.imported)} task files to {out}")

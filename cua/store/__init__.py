@@ -17,6 +17,7 @@ Errors are in ``cua.store.errors`` (``StoreFull``, ``RunNotFound``, ...), all ``
 from __future__ import annotations
 
 from cua.store.errors import (
+    ExportError,
     RunNotFound,
     RunStateError,
     SchemaTooNew,
@@ -41,6 +42,7 @@ from cua.store.store import TrajectoryStore, resolve_data_dir
 
 __all__ = [
     "DiskUsage",
+    "ExportError",
     "GcReport",
     "Provenance",
     "Redactor",

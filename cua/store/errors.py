@@ -8,7 +8,9 @@
           ├── RunNotFound        no run has that id (also a LookupError)
           ├── RunStateError      the run is not in a state that allows the operation
           ├── ScreenshotMissing  a screenshot file that a row names is gone (also a LookupError)
-          └── SchemaTooNew       the database was written by a newer cua
+          ├── SchemaTooNew       the database was written by a newer cua
+          └── ExportError        an export cannot be written where asked (missing or read-only
+                                 folder, a file where a folder must be, a folder not empty)
 
 Each message says what to do next, because the people reading them are operating an agent, not
 debugging SQLite.
@@ -47,4 +49,16 @@ class SchemaTooNew(StoreError):
     """The database's schema version is newer than this cua understands; upgrade cua."""
 
 
-__all__ = ["RunNotFound", "RunStateError", "SchemaTooNew", "ScreenshotMissing", "StoreError", "StoreFull"]
+class ExportError(StoreError):
+    """The export's destination cannot be written; the message names the path, why, and what to do."""
+
+
+__all__ = [
+    "ExportError",
+    "RunNotFound",
+    "RunStateError",
+    "SchemaTooNew",
+    "ScreenshotMissing",
+    "StoreError",
+    "StoreFull",
+]

@@ -19,6 +19,10 @@ short ``OUT/README.md``; ``datasets.load_dataset("parquet", data_dir=OUT/"data")
 **Folder**: ``runs.jsonl`` (one run per line with provenance, current verdict and every
 verdict), ``steps.jsonl`` (one step per line, ``image`` a relative path), ``images/<sha>.png``
 (each distinct screenshot once) -- readable with nothing but a JSON parser.
+
+A destination that cannot be written (a missing parent that cannot be created, no permission,
+a file where a folder must be, a folder that is not empty) raises ``ExportError`` naming the
+path and what to do; an error while *reading* the store is not dressed up as one.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cua.store.errors import StoreError
+from cua.store.errors import ExportError, StoreError
 from cua.store.records import Run, Step, Verdict
 from cua.store.shots import EXTENSION
 
@@ -42,10 +47,50 @@ SHARD_BYTES = 256 * 1024 * 1024
 """Image bytes per parquet shard; the Hub's own conversion uses shards of this order."""
 
 
+def export_error(target: Path, exc: OSError) -> ExportError:
+    """Return the one-line error for an OS error while writing the export to ``target``."""
+    reason = exc.strerror or str(exc)
+    culprit = os.fsdecode(exc.filename) if exc.filename is not None else None
+    where = f" ({culprit})" if culprit and Path(culprit) != target else ""
+    if isinstance(exc, FileExistsError | NotADirectoryError) and culprit and Path(culprit).is_file():
+        reason, where = f"{culprit} is a file, not a folder", ""  # mkdir's "File exists" misleads
+    return ExportError(
+        f"cannot export to {target}: {reason}{where}; choose a location in a folder that exists "
+        "(or can be created) and that you can write to"
+    )
+
+
+def _concerns(name: object, target: Path) -> bool:
+    """Return whether an OS error about file ``name`` is about the export's destination."""
+    if name is None:
+        return True  # e.g. no space left while writing: the destination's disk
+    path = Path(os.fsdecode(name)).absolute()  # type: ignore[arg-type]
+    target = target.absolute()
+    return path == target or target in path.parents or path in target.parents
+
+
+@contextmanager
+def writing_to(target: Path, scope: Path | None = None) -> Iterator[None]:
+    """Turn OS errors about the destination into ``ExportError`` naming ``target``.
+
+    An error is about the destination when its file is ``scope`` (default: ``target``), is
+    inside it, or is a folder above it; any other OS error (reading the store) passes through.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if _concerns(exc.filename, target if scope is None else scope):
+            raise export_error(target, exc) from exc
+        raise
+
+
 def _prepare(out_dir: Path) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"export folder {out_dir} is not empty; choose a new or empty folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with writing_to(out_dir):
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ExportError(f"cannot export to {out_dir}: it is a file; choose a new or empty folder")
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise ExportError(f"export folder {out_dir} is not empty; choose a new or empty folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _json(value: Any) -> str | None:
@@ -210,19 +255,20 @@ def export_dataset(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: P
             size += nbytes
             nsteps += 1
     data = out_dir / "data"
-    data.mkdir()
     quiet = datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # a library call must not draw progress bars on the caller's terminal
     try:
-        for number, shard in enumerate(plan):
-            rows = [_row(store, run, step, last, count) for run, step, last, count in shard]
-            columns = {name: [row[name] for row in rows] for name in features}
-            dataset = datasets.Dataset.from_dict(columns, features=features)
-            dataset.to_parquet(str(data / f"train-{number:05d}-of-{len(plan):05d}.parquet"))
+        with writing_to(out_dir):
+            data.mkdir()
+            for number, shard in enumerate(plan):
+                rows = [_row(store, run, step, last, count) for run, step, last, count in shard]
+                columns = {name: [row[name] for row in rows] for name in features}
+                dataset = datasets.Dataset.from_dict(columns, features=features)
+                dataset.to_parquet(str(data / f"train-{number:05d}-of-{len(plan):05d}.parquet"))
+            (out_dir / "README.md").write_text(_CARD.format(steps=nsteps, runs=nruns))
     finally:
         if not quiet:
             datasets.enable_progress_bars()
-    (out_dir / "README.md").write_text(_CARD.format(steps=nsteps, runs=nruns))
     return out_dir
 
 
@@ -270,7 +316,6 @@ def export_folder(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: Pa
     """Write ``runs`` (ids or ``Run`` records) as ``runs.jsonl``, ``steps.jsonl`` and ``images/``."""
     _prepare(out_dir)
     images = out_dir / "images"
-    images.mkdir()
     copied: set[str] = set()
 
     def copy(sha: str) -> None:
@@ -279,9 +324,11 @@ def export_folder(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: Pa
             copied.add(sha)
 
     with (
+        writing_to(out_dir),
         open(out_dir / "runs.jsonl", "w", encoding="utf-8") as runs_f,
         open(out_dir / "steps.jsonl", "w", encoding="utf-8") as steps_f,
     ):
+        images.mkdir()
         for run, steps in _runs(store, runs):
             runs_f.write(json.dumps(_run_json(run, store.verdicts(run.id)), ensure_ascii=False) + "\n")
             if run.final_screenshot:
@@ -295,4 +342,4 @@ def export_folder(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: Pa
     return out_dir
 
 
-__all__ = ["SHARD_BYTES", "export_dataset", "export_folder"]
+__all__ = ["SHARD_BYTES", "export_dataset", "export_error", "export_folder", "writing_to"]

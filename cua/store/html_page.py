@@ -15,6 +15,7 @@ Everything else is shown as text; all text is HTML-escaped.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from cua.store.errors import ExportError
+from cua.store.export import writing_to
 from cua.store.records import Run, Step, Verdict
 
 if TYPE_CHECKING:
@@ -367,10 +370,20 @@ def export_html(store: TrajectoryStore, run_id: str, path: Path) -> Path:
         f"{_defs(colours)}{''.join(images)}</defs></svg>"
         f"<main>{''.join(body)}</main></body></html>\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise ExportError(
+            f"cannot export to {path}: it is a folder; give a file name such as {path / 'run.html'}"
+        )
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        with writing_to(path, scope=path.parent):  # the page, its temporary sibling, folders above
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(page, encoding="utf-8")
+            tmp.replace(path)
+    except ExportError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -7,11 +7,11 @@ See ``cua.tasks.spec`` for the file format, ``cua.tasks.validators`` for the che
 ``cua.tasks.oracle`` for the oracle steps and ``cua.tasks.osworld`` for the OSWorld importer.
 """
 
-from cua.tasks.builtin import builtin_families, builtin_tasks, find_family, find_task
+from cua.tasks.builtin import builtin_families, builtin_tasks, find_family, find_task, resolve_task
 from cua.tasks.errors import OracleFailed, TaskError, TaskSpecError, UnknownTask
 from cua.tasks.oracle import OracleRun
 from cua.tasks.runner import Proof, prove, run_oracle, start, validate
-from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, load_file, parse_document
+from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, load_file, load_path, parse_document
 from cua.tasks.validators import Check, Verdict, parse_check
 
 __all__ = [
@@ -31,9 +31,11 @@ __all__ = [
     "find_family",
     "find_task",
     "load_file",
+    "load_path",
     "parse_check",
     "parse_document",
     "prove",
+    "resolve_task",
     "run_oracle",
     "start",
     "validate",

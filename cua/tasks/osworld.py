@@ -9,7 +9,8 @@ config
   editor, a file manager, a calculator, Gnumeric) and ``open`` (a file, picking the app by its
   extension) become the launch step; ``download`` becomes a ``write`` step whose bytes come
   from a local file cache the user points to (never the network); ``execute`` / ``command``
-  become ``run`` steps (before the launch or after it, in order); ``activate_window`` becomes
+  become ``run`` steps (before the launch or after it, in order), passed through literally (a
+  ``$`` in them is the shell's, never a task template); ``activate_window`` becomes
   ``wait_window``; ``sleep`` is dropped (setup waits on conditions). The helper processes of
   Chrome's remote debugging (``socat``, ``--remote-debugging-port``) are dropped: no validator
   here talks to Chrome over CDP.
@@ -21,11 +22,21 @@ evaluator
   ``postconfig`` that only saves the file (``activate_window``, ``sleep``, a pyautogui ctrl+s)
   is dropped, so the agent must save itself: a stricter check, never a laxer one.
 
-Anything else makes the task a *skip* with the reason (infeasible tasks, other getters and
-metrics, pyautogui in the setup, a file missing from the cache, an app without a profile):
-never a silent pass. ``import_paths`` returns a ``CoverageReport`` whose ``render`` prints
-what was imported, what was skipped and why, and which config types and metrics were seen.
-Imported tasks are families of one instance in the ``eval`` split, tagged ``osworld``.
+The cache
+  is OSWorld's own: ``CACHE/<task id>/`` (or ``CACHE/`` itself). A setup download is taken only
+  from the name OSWorld's setup saves it under, ``<uuid5(URL_NAMESPACE, url)>_<file name>``:
+  the plain file name in that folder is what OSWorld *collected after a run* (an agent's
+  finished file), and starting from it would let a task pass without any work. An expected
+  file (``cloud_file``) is taken from its ``dest`` name, where OSWorld's getter saves it.
+
+Anything else makes the task a *skip* with every reason found (infeasible tasks, other
+getters and metrics, pyautogui in the setup, files missing from the cache, an app without a
+profile): never a silent pass. Missing files are reported after the other reasons, and the
+report counts the tasks that only files would unlock. ``import_paths`` returns a
+``CoverageReport`` whose ``render`` prints what was imported, what was skipped and why, and
+which config types and metrics were seen. Imported tasks are families of one instance in the
+``eval`` split, tagged ``osworld``; ``write_task`` saves one as a self-contained task file, its
+expected files copied into ``<task id>.files/`` beside it and named relatively.
 """
 
 from __future__ import annotations
@@ -35,7 +46,9 @@ import collections
 import json
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -98,10 +111,16 @@ SUPPORTED_FUNCS = (
 _SAVE_HOTKEY = re.compile(r"pyautogui\.hotkey\(\s*['\"]ctrl['\"]\s*,\s*['\"]s['\"]\s*\)")
 #: Processes that only serve Chrome's remote debugging protocol (no validator here uses it).
 CDP_HELPERS = ("socat",)
+#: Reasons that a file from the cache would remove (the rest need support that does not exist).
+NOT_CACHED = ("download not cached", "expected file not cached")
 
 
 class Skip(Exception):
-    """The task cannot run or be checked here; the message says why."""
+    """The task cannot run or be checked here; ``reasons`` says why (at least one)."""
+
+    def __init__(self, *reasons: str) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = list(reasons)
 
 
 @dataclass
@@ -112,17 +131,30 @@ class ImportResult:
     task_id: str
     family: TaskFamily | None = None
     spec: dict[str, Any] | None = None
-    """The task-file form of the imported family (what ``--out`` writes)."""
-    skip: str | None = None
+    """The task-file form of the imported family (``write_task`` saves it)."""
+    reasons: list[str] = field(default_factory=list)
+    """Why the task was skipped: every reason found, missing files last."""
     notes: list[str] = field(default_factory=list)
     """Approximations made while importing (steps dropped, postconfig dropped)."""
     config_types: list[str] = field(default_factory=list)
     funcs: list[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    """Host files the spec names (as written in it), e.g. expected workbooks from the cache."""
 
     @property
     def imported(self) -> bool:
         """Return whether the task was imported."""
         return self.family is not None
+
+    @property
+    def skip(self) -> str | None:
+        """Return the reasons for the skip as one line, or None for an imported task."""
+        return "; ".join(self.reasons) if self.reasons else None
+
+    @property
+    def only_files_missing(self) -> bool:
+        """Return whether files in the cache are all this skipped task lacks."""
+        return bool(self.reasons) and all(_reason_kind(r) in NOT_CACHED for r in self.reasons)
 
 
 @dataclass
@@ -163,10 +195,16 @@ class CoverageReport:
         lines += self._table(
             [r.funcs for r in self.results], [r.funcs for r in self.imported], SUPPORTED_FUNCS
         )
-        reasons = collections.Counter(_reason_kind(r.skip or "") for r in self.skipped)
+        # A task counts once under each kind of reason it has, so the counts add up to more
+        # than the skipped tasks; "only files" says what fetching files would really unlock.
+        reasons = collections.Counter(
+            kind for r in self.skipped for kind in dict.fromkeys(_reason_kind(x) for x in r.reasons)
+        )
         if reasons:
-            lines.append("skip reasons:")
+            lines.append("skip reasons (a task counts under each of its reasons):")
             lines += [f"  {count:3d}  {reason}" for reason, count in reasons.most_common()]
+            only_files = sum(r.only_files_missing for r in self.skipped)
+            lines.append(f"  {only_files:3d}  tasks kept out only by files missing from the cache")
         return "\n".join(lines)
 
     @staticmethod
@@ -198,7 +236,7 @@ def import_paths(paths: Iterable[str | Path], cache_dir: str | Path | None = Non
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            report.results.append(ImportResult(str(path), path.stem, skip=f"unreadable: {exc}"))
+            report.results.append(ImportResult(str(path), path.stem, reasons=[f"unreadable: {exc}"]))
             continue
         report.results.append(import_task(data, source=str(path), cache_dir=cache_dir))
     return report
@@ -207,7 +245,7 @@ def import_paths(paths: Iterable[str | Path], cache_dir: str | Path | None = Non
 def import_task(data: Any, *, source: str = "<inline>", cache_dir: str | Path | None = None) -> ImportResult:
     """Import one OSWorld task (already parsed JSON)."""
     if not isinstance(data, dict):
-        return ImportResult(source, "?", skip="malformed: the file is not a JSON object")
+        return ImportResult(source, "?", reasons=["malformed: the file is not a JSON object"])
     raw_id = str(data.get("id") or Path(source).stem)
     result = ImportResult(source, raw_id)
     config = data.get("config") or []
@@ -216,25 +254,99 @@ def import_task(data: Any, *, source: str = "<inline>", cache_dir: str | Path | 
         result.config_types = [str(s.get("type")) for s in config if isinstance(s, dict)]
     funcs = evaluator.get("func") if isinstance(evaluator, dict) else None
     result.funcs = [str(f) for f in (funcs if isinstance(funcs, list) else [funcs] if funcs else [])]
+    importer = _Importer(raw_id, Path(cache_dir) if cache_dir else None, result.notes)
     try:
-        importer = _Importer(raw_id, Path(cache_dir) if cache_dir else None, result.notes)
         spec = importer.build(data)
         result.spec = spec
+        result.files = dict(importer.files)
         result.family = parse_family(spec, Where(source), None, Path(source))
     except Skip as exc:
-        result.skip = str(exc)
+        result.reasons = exc.reasons
     except TaskSpecError as exc:
-        result.skip = f"invalid after import: {exc}"
+        result.reasons = [f"invalid after import: {exc}"]
     return result
 
 
+def write_task(result: ImportResult, out_dir: str | Path) -> Path:
+    """Write an imported task as ``OUT/<id>.json`` with its files in ``OUT/<id>.files/``.
+
+    The task file names its files relatively (a ``table_equals`` ``expected`` path is resolved
+    against the task file's folder), so the folder can be moved or shared as it is.
+    """
+    if result.spec is None:
+        raise ValueError(f"{result.task_id} was not imported: {result.skip}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    task_id = str(result.spec["id"])
+    folder = f"{task_id}.files"
+    relative: dict[str, str] = {}
+    for written, host in result.files.items():
+        name, number = host.name, 1
+        while _literal(f"{folder}/{name}") in relative.values():
+            number += 1
+            name = f"{number}-{host.name}"  # two expected files of one task share a name
+        (out / folder).mkdir(exist_ok=True)
+        shutil.copyfile(host, out / folder / name)
+        relative[written] = _literal(f"{folder}/{name}")
+    spec = dict(result.spec)
+    spec["validator"] = _replace_strings(spec["validator"], relative)
+    target = out / f"{task_id}.json"
+    target.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
+
+
+def _replace_strings(data: Any, mapping: Mapping[str, str]) -> Any:
+    if isinstance(data, str):
+        return mapping.get(data, data)
+    if isinstance(data, list):
+        return [_replace_strings(x, mapping) for x in data]
+    if isinstance(data, dict):
+        return {k: _replace_strings(v, mapping) for k, v in data.items()}
+    return data
+
+
+def _literal(data: Any) -> Any:
+    """Escape ``$`` in every string so that task templates (``${name}``, ``$$``) leave it as it is."""
+    if isinstance(data, str):
+        return data.replace("$", "$$")
+    if isinstance(data, list):
+        return [_literal(x) for x in data]
+    if isinstance(data, dict):
+        return {k: _literal(v) for k, v in data.items()}
+    return data
+
+
 class _Importer:
-    """Builds the task-file form of one OSWorld task, raising Skip for what cannot be honoured."""
+    """Builds the task-file form of one OSWorld task, collecting every reason it cannot be honoured.
+
+    Malformed input stops at once (``Skip``); anything unsupported is recorded and the import
+    goes on, so the report lists every obstacle. Files missing from the cache are recorded
+    apart and reported last: they matter only once everything else is supported.
+    """
 
     def __init__(self, task_id: str, cache: Path | None, notes: list[str]) -> None:
         self.task_id = task_id
         self.cache = cache
         self.notes = notes
+        self.problems: list[str] = []
+        """What this project cannot run or check."""
+        self.missing: list[str] = []
+        """Files the cache does not have."""
+        self.files: dict[str, Path] = {}
+        """Host files the spec names, keyed by the string written in it."""
+        self.app: str | None = None
+        self.launch_args: list[str] | None = None
+        self.before: list[dict[str, Any]] = []
+        """Setup steps before the launch (``after``: once the window is up)."""
+        self.after: list[dict[str, Any]] = []
+
+    def _try(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn``; on Skip record its reasons and return None."""
+        try:
+            return fn(*args)
+        except Skip as exc:
+            self.problems += exc.reasons
+            return None
 
     # -- whole task ---------------------------------------------------------------------------
     def build(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,21 +359,28 @@ class _Importer:
         evaluator = data.get("evaluator")
         if not isinstance(evaluator, dict):
             raise Skip("malformed: no evaluator")
+        funcs = evaluator.get("func")
+        if funcs == "infeasible" or (isinstance(funcs, list) and "infeasible" in funcs):
+            raise Skip("infeasible task: the right answer is to refuse (FAIL); no final state to check")
         app, setup = self.setup(config, data)
-        validator = self.validator(evaluator)
+        validator = self._try(self.validator, evaluator)
         # Files come from the cache last, so a task that cannot run anyway is reported for
-        # that reason and not for a file the user need not fetch.
+        # that first, and "not cached" counts only what files would really unlock.
         for step in setup:
             pending = step.get("write", {}).pop("download", None)
             if pending is not None:
-                step["write"]["base64"] = base64.b64encode(self._cached(*pending)).decode()
+                content = self._cached(*pending)
+                step["write"]["base64"] = base64.b64encode(content or b"").decode()
+        if self.problems or self.missing:
+            raise Skip(*self.problems, *self.missing)
         tid = re.sub(r"[^a-z0-9_.-]+", "-", self.task_id.lower()).strip("-") or "task"
+        # Everything OSWorld wrote is literal text: a `$` must never be read as a task template.
         return {
             "id": f"osworld.{tid}",
             "app": app,
-            "instruction": instruction.strip(),
-            "setup": setup,
-            "validator": validator,
+            "instruction": _literal(instruction.strip()),
+            "setup": _literal(setup),
+            "validator": _literal(validator),
             "difficulty": 3,
             "split": "eval",
             "tags": ["osworld", str(data.get("snapshot", "unknown"))],
@@ -270,75 +389,78 @@ class _Importer:
 
     # -- config -------------------------------------------------------------------------------
     def setup(self, config: list[Any], data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-        app: str | None = None
-        launch_args: list[str] | None = None
-        before: list[dict[str, Any]] = []
-        after: list[dict[str, Any]] = []
+        launch_failed = False
         for index, step in enumerate(config):
-            if not isinstance(step, dict) or not isinstance(step.get("parameters", {}), dict):
-                raise Skip(f"malformed: config step {index} is not {{type, parameters}}")
-            kind, params = step.get("type"), step.get("parameters") or {}
-            steps = after if launch_args is not None else before
-            if kind == "launch":
-                command = _argv(params.get("command"), params.get("shell", False))
-                if not command:
-                    raise Skip(f"malformed: launch step {index} has no command")
-                exe = PurePosixPath(command[0]).name
-                if exe in CDP_HELPERS:
-                    self.notes.append(f"dropped launch of {exe} (Chrome remote-debugging helper)")
-                    continue
-                profile = COMMAND_PROFILES.get(exe) or _libreoffice_profile(exe, command)
-                if profile is None:
-                    raise Skip(f"unsupported app: launch of {exe!r} (no application profile for it)")
-                flags = [a for a in command[1:] if a.startswith("-")]
-                if flags:
-                    self.notes.append(f"dropped {exe} flags {flags} (the profile sets its own)")
-                args = [a for a in command[1:] if not a.startswith("-")]
-                app, launch_args = self._launch(app, launch_args, profile, args)
-            elif kind == "open":
-                path = params.get("path")
-                if not isinstance(path, str) or not path:
-                    raise Skip(f"malformed: open step {index} has no path")
-                profile = EXTENSION_PROFILES.get(PurePosixPath(path).suffix.lower())
-                if profile is None:
-                    raise Skip(f"unsupported file type: open of {path!r} (no application for its type)")
-                app, launch_args = self._launch(app, launch_args, profile, [path])
-            elif kind == "download":
-                steps += self._download(params, index)
-            elif kind in ("execute", "command"):
-                steps.append(self._execute(params, index))
-            elif kind == "sleep":
-                self.notes.append("dropped sleep (setup waits on conditions)")
-            elif kind == "activate_window":
-                name = params.get("window_name")
-                if not isinstance(name, str) or not name:
-                    raise Skip(f"malformed: activate_window step {index} has no window_name")
-                title, sep, _owner = name.rpartition(" - ")
-                if sep:
-                    # "notes.txt - gedit": the document part is what our app's title shares.
-                    self.notes.append(f"activate_window {name!r} waits for a title containing {title!r}")
-                    pattern = re.escape(title)
-                else:
-                    pattern = f"^{re.escape(name)}$" if params.get("strict") else re.escape(name)
-                if launch_args is None:
-                    raise Skip("unsupported config: activate_window before any application is launched")
-                after.append({"wait_window": pattern})
-            else:
-                raise Skip(f"unsupported config: step type {kind!r}")
-        if app is None:
-            app = self._default_app(data)
-            self.notes.append(
-                f"no launch or open step: starts {app} (from snapshot {data.get('snapshot')!r})"
-            )
-        launch = [{"launch": launch_args}] if launch_args is not None else []
-        return app, [*before, *launch, *after]
+            kind = step.get("type") if isinstance(step, dict) else None
+            done = self._try(self._config_step, index, step)
+            launch_failed |= done is None and kind in ("launch", "open")
+        app = self.app
+        if app is None and not launch_failed:
+            app = self._try(self._default_app, data)
+            if app is not None:
+                self.notes.append(
+                    f"no launch or open step: starts {app} (from snapshot {data.get('snapshot')!r})"
+                )
+        launch: list[dict[str, Any]] = [{"launch": self.launch_args}] if self.launch_args is not None else []
+        return app or "", [*self.before, *launch, *self.after]
 
-    def _launch(
-        self, app: str | None, args: list[str] | None, profile: str, new_args: list[str]
-    ) -> tuple[str, list[str]]:
-        if app is not None and app != profile:
-            raise Skip(f"unsupported config: two applications ({app} and {profile}); a sandbox runs one")
-        return profile, [*(args or []), *new_args]
+    def _config_step(self, index: int, step: Any) -> bool:
+        """Translate one config step into setup steps; raise Skip if it cannot be."""
+        if not isinstance(step, dict) or not isinstance(step.get("parameters", {}), dict):
+            raise Skip(f"malformed: config step {index} is not {{type, parameters}}")
+        kind, params = step.get("type"), step.get("parameters") or {}
+        steps = self.after if self.launch_args is not None else self.before
+        if kind == "launch":
+            command = _argv(params.get("command"), params.get("shell", False))
+            if not command:
+                raise Skip(f"malformed: launch step {index} has no command")
+            exe = PurePosixPath(command[0]).name
+            if exe in CDP_HELPERS:
+                self.notes.append(f"dropped launch of {exe} (Chrome remote-debugging helper)")
+                return True
+            profile = COMMAND_PROFILES.get(exe) or _libreoffice_profile(exe, command)
+            if profile is None:
+                raise Skip(f"unsupported app: launch of {exe!r} (no application profile for it)")
+            flags = [a for a in command[1:] if a.startswith("-")]
+            if flags:
+                self.notes.append(f"dropped {exe} flags {flags} (the profile sets its own)")
+            self._launch(profile, [a for a in command[1:] if not a.startswith("-")])
+        elif kind == "open":
+            path = params.get("path")
+            if not isinstance(path, str) or not path:
+                raise Skip(f"malformed: open step {index} has no path")
+            profile = EXTENSION_PROFILES.get(PurePosixPath(path).suffix.lower())
+            if profile is None:
+                raise Skip(f"unsupported file type: open of {path!r} (no application for its type)")
+            self._launch(profile, [path])
+        elif kind == "download":
+            steps += self._download(params, index)
+        elif kind in ("execute", "command"):
+            steps.append(self._execute(params, index))
+        elif kind == "sleep":
+            self.notes.append("dropped sleep (setup waits on conditions)")
+        elif kind == "activate_window":
+            name = params.get("window_name")
+            if not isinstance(name, str) or not name:
+                raise Skip(f"malformed: activate_window step {index} has no window_name")
+            title, sep, _owner = name.rpartition(" - ")
+            if sep:
+                # "notes.txt - gedit": the document part is what our app's title shares.
+                self.notes.append(f"activate_window {name!r} waits for a title containing {title!r}")
+                pattern = re.escape(title)
+            else:
+                pattern = f"^{re.escape(name)}$" if params.get("strict") else re.escape(name)
+            if self.launch_args is None:
+                raise Skip("unsupported config: activate_window before any application is launched")
+            self.after.append({"wait_window": pattern})
+        else:
+            raise Skip(f"unsupported config: step type {kind!r}")
+        return True
+
+    def _launch(self, profile: str, new_args: list[str]) -> None:
+        if self.app is not None and self.app != profile:
+            raise Skip(f"unsupported config: two applications ({self.app} and {profile}); a sandbox runs one")
+        self.app, self.launch_args = profile, [*(self.launch_args or []), *new_args]
 
     def _default_app(self, data: Mapping[str, Any]) -> str:
         names = [str(data.get("snapshot", ""))] + [str(a) for a in data.get("related_apps") or []]
@@ -355,35 +477,52 @@ class _Importer:
         for item in files:
             if not isinstance(item, dict) or not isinstance(item.get("path"), str):
                 raise Skip(f"malformed: download step {index} has a file without a path")
-            url = str(item.get("url", ""))
+            url = item.get("url")
+            if not isinstance(url, str) or not url:
+                raise Skip(f"malformed: download step {index} has a file without a url")
             out.append({"write": {"path": _sandbox_path(item["path"]), "download": (url, item["path"])}})
         return out
 
-    def _cached(self, url: str, dest: str) -> bytes:
-        """Return a downloaded file's bytes from the cache; Skip if it is not there."""
-        names = [PurePosixPath(dest).name]
-        url_name = PurePosixPath(urlparse(url).path).name
-        if url_name and url_name not in names:
-            names.append(url_name)
-        if self.cache is None:
-            raise Skip(f"download not cached: {url or dest} (no --cache folder given)")
-        candidates = [self.cache / self.task_id / n for n in names] + [self.cache / n for n in names]
-        for path in candidates:
-            if path.is_file():
-                return path.read_bytes()
-        raise Skip(f"download not cached: {url or dest} (looked for {', '.join(map(str, candidates))})")
+    def _folders(self) -> list[Path]:
+        assert self.cache is not None
+        return [self.cache / self.task_id, self.cache]
 
-    def _cached_path(self, url: str, dest: str) -> Path:
+    def _cached(self, url: str, dest: str) -> bytes | None:
+        """Return a setup download's bytes from the cache, or None (recorded as missing).
+
+        Only OSWorld's name for a setup download counts: ``<uuid5(url)>_<name>``. The plain
+        name is where OSWorld saves files it collects *after* a run (an agent's result).
+        """
+        if self.cache is None:
+            self.missing.append(f"download not cached: {url} (no --cache folder given)")
+            return None
+        plain = PurePosixPath(dest).name
+        name = f"{uuid.uuid5(uuid.NAMESPACE_URL, url)}_{plain}"
+        for folder in self._folders():
+            if (folder / name).is_file():
+                return (folder / name).read_bytes()
+        hint = ""
+        if any((folder / plain).is_file() for folder in self._folders()):
+            hint = f"; {plain} there is what OSWorld collects after a run, not the starting file"
+        self.missing.append(
+            f"download not cached: {url} (looked for {name} in {', '.join(map(str, self._folders()))}{hint})"
+        )
+        return None
+
+    def _cached_path(self, url: str, dest: str) -> Path | None:
+        """Return an expected file (``cloud_file``) from the cache, or None (recorded as missing)."""
+        if self.cache is None:
+            self.missing.append(f"expected file not cached: {url or dest} (no --cache folder given)")
+            return None
         names = list(
             dict.fromkeys(n for n in (PurePosixPath(dest).name, PurePosixPath(urlparse(url).path).name) if n)
         )
-        if self.cache is None:
-            raise Skip(f"expected file not cached: {url or dest} (no --cache folder given)")
-        for n in names:
-            for path in (self.cache / self.task_id / n, self.cache / n):
-                if path.is_file():
-                    return path.resolve()
-        raise Skip(f"expected file not cached: {url or dest} (looked for {names} in {self.cache})")
+        for folder in self._folders():
+            for n in names:
+                if (folder / n).is_file():
+                    return (folder / n).resolve()
+        self.missing.append(f"expected file not cached: {url or dest} (looked for {names} in {self.cache})")
+        return None
 
     def _execute(self, params: Mapping[str, Any], index: int) -> dict[str, Any]:
         argv = _argv(params.get("command"), params.get("shell", False))
@@ -394,11 +533,10 @@ class _Importer:
         return {"run": argv}
 
     # -- evaluator ----------------------------------------------------------------------------
-    def validator(self, evaluator: Mapping[str, Any]) -> dict[str, Any]:
+    def validator(self, evaluator: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Return the validator, or None when a metric is unsupported (its reasons recorded)."""
         funcs = evaluator.get("func")
-        if funcs == "infeasible" or (isinstance(funcs, list) and "infeasible" in funcs):
-            raise Skip("infeasible task: the right answer is to refuse (FAIL); no final state to check")
-        self._postconfig(evaluator.get("postconfig") or [])
+        self._try(self._postconfig, evaluator.get("postconfig") or [])
         if not funcs:
             raise Skip("malformed: the evaluator has no func")
         multi = isinstance(funcs, list)
@@ -411,14 +549,16 @@ class _Importer:
         expected = expected if isinstance(expected, list) else [None] * len(func_list)
         options = options if isinstance(options, list) else [None] * len(func_list)
         checks = [
-            self._metric(str(f), r, e, o or {})
+            self._try(self._metric, str(f), r, e, o or {})
             for f, r, e, o in zip(func_list, results, expected, options, strict=False)
         ]
-        if len(checks) == 1:
-            return checks[0]
         conj = evaluator.get("conj", "and")
-        if conj not in ("and", "or"):
+        if len(checks) > 1 and conj not in ("and", "or"):
             raise Skip(f"unsupported evaluator: conj {conj!r}")
+        if any(c is None for c in checks):
+            return None
+        if len(checks) == 1:
+            return dict(checks[0])
         return {"all" if conj == "and" else "any": checks}
 
     def _postconfig(self, steps: list[Any]) -> None:
@@ -460,22 +600,30 @@ class _Importer:
             checks = [self._text_check(result, "contains", str(s)) for s in include]
             checks += [self._text_check(result, "not_contains", str(s)) for s in exclude]
             return checks[0] if len(checks) == 1 else {"all": checks}
-        # file comparisons against an expected file from the cache
+        # file comparisons against an expected file from the cache, looked up once all else is known
         if rtype != "vm_file" or result.get("multi"):
             raise Skip(f"unsupported evaluator: {func} over a {rtype!r} result")
         if not isinstance(expected, dict) or expected.get("type") != "cloud_file" or expected.get("multi"):
             raise Skip(f"unsupported evaluator: {func} with expected of type {_type(expected)}")
         path = _sandbox_path(str(result.get("path", "")))
-        gold = self._cached_path(str(expected.get("path", "")), str(expected.get("dest", "")))
         if func in ("compare_text_file", "compare_csv"):
             if options:
                 raise Skip(f"unsupported evaluator: {func} options {sorted(options)}")
+            gold = self._cached_path(str(expected.get("path", "")), str(expected.get("dest", "")))
+            if gold is None:
+                return {"file_text": {"path": path, "equals": ""}}  # never used: the task is skipped
             try:
                 text = gold.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 raise Skip(f"unsupported evaluator: {func} with a binary expected file") from None
             return {"file_text": {"path": path, "equals": text}}
-        return self._table(path, gold, options)
+        checks = self._table(path, options)
+        gold = self._cached_path(str(expected.get("path", "")), str(expected.get("dest", "")))
+        if gold is not None:
+            self.files[_literal(str(gold))] = gold
+        for check in checks:
+            check["table_equals"]["expected"] = str(gold)
+        return checks[0] if len(checks) == 1 else {"all": checks}
 
     def _text_check(self, result: Mapping[str, Any], op: str, value: str) -> dict[str, Any]:
         rtype = result.get("type")
@@ -488,7 +636,8 @@ class _Importer:
             return {"file_text": {"path": _sandbox_path(str(result.get("path", ""))), op: value}}
         raise Skip(f"unsupported getter: {rtype}")
 
-    def _table(self, path: str, gold: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    def _table(self, path: str, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Return one ``table_equals`` check per rule (``expected`` filled in by the caller)."""
         rules = options.get("rules") or [{"type": "sheet_data", "sheet_idx0": 0, "sheet_idx1": "EI0"}]
         extra = set(options) - {"rules"}
         if extra:
@@ -500,13 +649,13 @@ class _Importer:
                 raise Skip(f"unsupported evaluator: compare_table rule {kind!r}")
             sheet = _sheet_ref(rule.get("sheet_idx0", 0))
             gold_sheet = _sheet_ref(rule.get("sheet_idx1", "EI0"))
-            check: dict[str, Any] = {"path": path, "expected": str(gold)}
+            check: dict[str, Any] = {"path": path, "expected": ""}
             if sheet != 0:
                 check["sheet"] = sheet
             if gold_sheet != 0:
                 check["expected_sheet"] = gold_sheet
             checks.append({"table_equals": check})
-        return checks[0] if len(checks) == 1 else {"all": checks}
+        return checks
 
 
 def _sheet_ref(value: Any) -> int | str:

@@ -110,8 +110,12 @@ def run_oracle(
 
 
 def validate(sandbox: Sandbox, task: TaskSpec) -> Verdict:
-    """Score the sandbox's current state against ``task``'s validator."""
-    return validate_state(sandbox, task.validator)
+    """Score the sandbox's current state against ``task``'s validator.
+
+    Host files the validator names relatively (expected workbooks) are in the task file's folder.
+    """
+    base = task.source.parent if task.source is not None else None
+    return validate_state(sandbox, task.validator, base)
 
 
 @dataclass

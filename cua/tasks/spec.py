@@ -37,6 +37,8 @@ to open with it), and ``wait_window`` (a regex the focused window's title must m
 before the launch run before the application starts; steps after it run once its window is
 up. Without a launch step the application starts, without arguments, after all steps.
 
+An instruction (and each paraphrase) has at most ``cua.policy.MAX_INSTRUCTION_CHARS`` characters.
+``load_path`` loads one file or every task file in a folder (a suite for ``cua eval --suite``).
 Errors name the file, the field and what was expected there (``TaskSpecError``).
 """
 
@@ -53,6 +55,7 @@ from typing import Any, Literal
 
 import yaml
 
+from cua.policy import MAX_INSTRUCTION_CHARS
 from cua.tasks.errors import TaskSpecError, Where, source_name
 from cua.tasks.oracle import Step, count_actions, parse_steps
 from cua.tasks.params import (
@@ -288,6 +291,14 @@ class TaskFamily:
         paraphrases = body.get("paraphrases", [])
         if not _non_empty_texts(paraphrases):
             raise where.at("paraphrases").error("a list of non-empty instruction strings", paraphrases)
+        for i, text in enumerate([instruction, *paraphrases]):
+            if len(text) > MAX_INSTRUCTION_CHARS:
+                at = where.at("instruction") if i == 0 else where.at("paraphrases").at(i - 1)
+                raise at.error(
+                    f"an instruction of at most {MAX_INSTRUCTION_CHARS:,} characters (it has "
+                    f"{len(text):,}); put long material in a file the setup writes",
+                    show_got=False,
+                )
         setup = parse_setup(body.get("setup", []), where.at("setup"))
         validator = parse_check(body.get("validator"), where.at("validator"))
         oracle = parse_steps(body["oracle"], where.at("oracle")) if body.get("oracle") is not None else None
@@ -577,6 +588,30 @@ def parse_document(data: Any, source: Path | None = None) -> list[TaskFamily]:
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise where.error("unique family ids", dupes)
+    return families
+
+
+TASK_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
+"""The file name endings of task files."""
+
+
+def load_path(path: str | Path) -> list[TaskFamily]:
+    """Load a task file, or every task file directly in a folder (in name order).
+
+    Other files and sub-folders of the folder are left alone (an imported task keeps its
+    expected files in ``<id>.files/``). Family ids must be unique across the folder.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return load_file(path)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in TASK_SUFFIXES)
+    if not files:
+        raise TaskSpecError(f"{path}: no task files (.yaml, .yml, .json) in this folder")
+    families = [family for file in files for family in load_file(file)]
+    ids = [f.id for f in families]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise TaskSpecError(f"{path}: these family ids are defined in more than one file: {dupes}")
     return families
 
 

@@ -9,7 +9,7 @@ never at what an agent says it did. Written in a task file as a mapping with one
       - file_text: {path: report.txt, equals: "Hello"}      # or contains / matches / not_contains
       - json_path: {path: cfg.json, query: "editor.tabs[0]", equals: 4}
       - cells: {path: book.gnumeric, values: {B4: 7, A1: item}}
-      - table_equals: {path: book.xlsx, expected: /host/path/gold.xlsx}
+      - table_equals: {path: book.xlsx, expected: gold.xlsx}  # a host file; relative: to the task file
       - command: {argv: [ls, docs], stdout_contains: a.txt}
       - window_title: {matches: "^report.txt"}
       - a11y: {target: {role: check box, name: Subscribe}, states: [checked]}
@@ -21,6 +21,8 @@ Spreadsheets are read with a real parser: Gnumeric's ``ssconvert`` run *inside* 
 turns any format the applications save (.gnumeric, .ods, .xlsx, .xls, .csv) into CSV of the
 values as displayed, so one code path covers both spreadsheet applications without a host-side
 dependency (openpyxl reads only .xlsx, odfpy only .ods, and neither computes what the user saw).
+Cells keep their real positions: the CSV export starts at A1, not at the first used cell, so a
+reason names the cell the user sees and data moved by a row or a column does not match.
 ``screen_text`` searches the text of visible accessibility nodes and the window title: no OCR
 package is installed, so text painted without an accessibility node cannot be checked.
 """
@@ -79,11 +81,45 @@ def _q(text: str) -> str:
     return repr(shown)
 
 
+MAX_SHEET_CELLS = 5_000_000
+"""The most cells (rows x columns from A1) a spreadsheet check converts; more is refused."""
+#: Sheet -> CSV in the sandbox, from A1 (args: scratch folder, file, output pattern, cell limit).
+#: ssconvert's CSV export alone starts at the first used cell, dropping leading empty rows and
+#: columns, which shifts every position. So the Gnumeric XML export first tells how far the
+#: sheets reach (their sizes and every cell's row and column), and the CSV export then takes
+#: the range from A1 to there. Exit 3: no such file; 4: ssconvert failed; 5: too many cells.
+_CONVERT = r"""
+mkdir -p "$1" && test -e "$2" || { echo "no such file" >&2; exit 3; }
+ssconvert -T Gnumeric_XmlIO:sax "$2" "$1/book.xml" >/dev/null 2>"$1/log" \
+  || { tail -c 300 "$1/log" >&2; exit 4; }
+range=$(gzip -dcf "$1/book.xml" \
+  | grep -oE '<gnm:Max(Col|Row)>[0-9]+|<gnm:Cell Row="[0-9]+" Col="[0-9]+"' \
+  | awk -v limit="$4" '
+    function letters(n,  s) {
+      s = ""; n++
+      while (n > 0) { s = sprintf("%c", 65 + (n - 1) % 26) s; n = int((n - 1) / 26) }
+      return s
+    }
+    /MaxCol/ { sub(/.*>/, ""); if ($0 + 0 > c) c = $0 + 0; next }
+    /MaxRow/ { sub(/.*>/, ""); if ($0 + 0 > r) r = $0 + 0; next }
+    { split($0, a, "\""); if (a[2] + 0 > r) r = a[2] + 0; if (a[4] + 0 > c) c = a[4] + 0 }
+    END {
+      if ((r + 1) * (c + 1) > limit) { print (r + 1) * (c + 1); exit 5 }
+      print "A1:" letters(c) (r + 1)
+    }') \
+  || { echo "$range cells" >&2; exit 5; }
+ssconvert -S --export-range="$range" --export-type=Gnumeric_stf:stf_csv "$2" "$1/$3" \
+  >/dev/null 2>"$1/log" || { tail -c 300 "$1/log" >&2; exit 4; }
+"""
+
+
 @dataclass
 class Context:
     """What checks of one validation share: the sandbox and caches of expensive reads."""
 
     sandbox: Sandbox
+    base: Path | None = None
+    """The folder relative host paths are resolved against (the task file's folder)."""
     _tree: tuple[A11yNode, ...] | None = None
     _title: tuple[str | None] | None = None
     _sheets: dict[tuple[str, str | int], list[list[str]] | str] = field(default_factory=dict)
@@ -99,6 +135,11 @@ class Context:
         if self._title is None:
             self._title = (self.sandbox.observe().window_title,)
         return self._title[0]
+
+    def host_path(self, path: str) -> Path:
+        """Return a host file named in a check: relative paths are under ``base`` when known."""
+        named = Path(path)
+        return self.base / named if self.base is not None and not named.is_absolute() else named
 
     def read_text(self, path: str) -> str | None:
         """Return a file's text, or None when it does not exist or cannot be read."""
@@ -132,14 +173,14 @@ class Context:
                         return f"{path} does not exist"
                     return list(csv.reader(io.StringIO(text)))
             pattern = "%n.csv" if isinstance(sheet, int) else "%s.csv"
-            script = (
-                'mkdir -p "$1" && test -e "$2" || { echo "no such file" >&2; exit 3; }; '
-                'ssconvert -S --export-type=Gnumeric_stf:stf_csv "$2" "$1/$3" >/dev/null 2>"$1/log" '
-                '|| { tail -c 300 "$1/log" >&2; exit 4; }'
+            result = self.sandbox.exec(
+                ["sh", "-c", _CONVERT, "sh", scratch, src, pattern, str(MAX_SHEET_CELLS)], timeout_s=60
             )
-            result = self.sandbox.exec(["sh", "-c", script, "sh", scratch, src, pattern], timeout_s=60)
             if result.returncode == 3:
                 return f"{path} does not exist"
+            if result.returncode == 5:
+                cells = result.stderr.decode(errors="replace").strip()
+                return f"{path} is too large to compare: {cells} from A1 (the limit is {MAX_SHEET_CELLS:,})"
             if not result.ok:
                 return f"ssconvert could not read {path}: {result.stderr.decode(errors='replace').strip()}"
             name = f"{sheet}.csv"
@@ -170,13 +211,15 @@ class Check(abc.ABC):
         return {self.kind: self.to_json()}
 
 
-def validate_state(sandbox: Sandbox, check: Check) -> Verdict:
+def validate_state(sandbox: Sandbox, check: Check, base: Path | None = None) -> Verdict:
     """Run ``check`` against ``sandbox``'s current state.
 
-    A wrong outcome is a low score with reasons, never an exception; a sandbox that broke
-    (crashed, hung) raises its ``SandboxError``: that is no verdict on the task.
+    ``base``: the folder that relative host paths in the check (expected files) are under,
+    normally the task file's folder. A wrong outcome is a low score with reasons, never an
+    exception; a sandbox that broke (crashed, hung) raises its ``SandboxError``: that is no
+    verdict on the task.
     """
-    return check.run(Context(sandbox))
+    return check.run(Context(sandbox, base))
 
 
 # -- combinators ------------------------------------------------------------------------------
@@ -499,10 +542,11 @@ class TableEquals(Check):
     def run(self, ctx: Context) -> Verdict:
         """Compare every cell of the two sheets."""
         label = f"{self.path} matches {Path(self.expected).name}"
+        expected = ctx.host_path(self.expected)
         try:
-            gold_bytes = Path(self.expected).read_bytes()
+            gold_bytes = expected.read_bytes()
         except OSError as exc:
-            return _fail(f"{label}: cannot read the expected file ({exc.strerror})")
+            return _fail(f"{label}: cannot read the expected file {expected} ({exc.strerror})")
         actual = ctx.sheet(self.path, self.sheet)
         if isinstance(actual, str):
             return _fail(f"{label}: {actual}")

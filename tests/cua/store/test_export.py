@@ -8,13 +8,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from cua.store import StepRecord, TrajectoryStore
+from cua.store import ExportError, StepRecord, TrajectoryStore
 from cua.store.html_page import action_points, action_text
 from tests.cua.store.screens import run_info, screen
 
@@ -93,7 +94,7 @@ def test_dataset_loads_with_load_dataset(store: TrajectoryStore, tmp_path: Path)
         "parquet", data_dir=str(out / "data"), split="train", cache_dir=str(tmp_path / "c")
     )
     assert len(ds) == 4 and ds[1]["image"].size == (320, 200)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ExportError, match="is not empty; choose a new or empty folder"):
         store.export_dataset(out, [good])
 
 
@@ -190,3 +191,37 @@ def test_html_page_renders_the_click_in_chromium(store: TrajectoryStore, tmp_pat
         if is_mark(image.getpixel((x, y)))
     ]
     assert len(near) > 50, "the click mark (#e11d48) is not drawn at the click on the screenshot"
+
+
+@pytest.mark.parametrize("option", ["--html", "--folder", "--dataset"])
+def test_export_to_an_unwritable_place_is_one_clear_line(
+    store: TrajectoryStore, tmp_path: Path, option: str
+) -> None:
+    good, _, _ = record(store)
+    target = "/proc/nope/report.html" if option == "--html" else "/proc/nope/out"  # /proc: not even root
+    command = ["runs", "export", good, option, target, "--data-dir", str(store.data_dir)]
+    done = subprocess.run(
+        [sys.executable, "-m", "cua", *command],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_DATASETS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    reason = "No such file or directory (/proc/nope)"
+    assert done.stderr.startswith(f"cua: error: cannot export to {target}: {reason}")
+    assert "choose a location in a folder that exists" in done.stderr
+
+
+def test_export_errors_name_the_problem(store: TrajectoryStore, tmp_path: Path) -> None:
+    good, _, _ = record(store)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("x")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ExportError, match="is not empty"):
+        store.export_folder(tmp_path / "taken", [good])
+    with pytest.raises(ExportError, match="it is a file"):
+        store.export_folder(tmp_path / "a-file", [good])
+    with pytest.raises(ExportError, match="it is a folder; give a file name such as"):
+        store.export_html(good, tmp_path / "taken")
+    with pytest.raises(ExportError, match="a-file is a file, not a folder"):
+        store.export_html(good, tmp_path / "a-file" / "run.html")
+    assert not list(tmp_path.glob("**/*.tmp"))  # no temporary page left behind

@@ -8,6 +8,7 @@ import cua.store
 def test_exported_names_are_pinned() -> None:
     assert sorted(cua.store.__all__) == [
         "DiskUsage",
+        "ExportError",
         "GcReport",
         "Provenance",
         "Redactor",

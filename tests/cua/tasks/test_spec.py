@@ -239,3 +239,17 @@ def test_every_builtin_family_has_a_paraphrase_that_differs_from_its_instruction
     for family in builtin_families():
         task = family.instance(0)
         assert task.paraphrases and all(p != task.instruction for p in task.paraphrases), family.id
+
+
+def test_instructions_longer_than_the_limit_are_rejected_with_the_field(tmp_path: Path) -> None:
+    from cua.policy import MAX_INSTRUCTION_CHARS
+
+    at_limit = "x" * (MAX_INSTRUCTION_CHARS - 20) + " ${word} ${double}"
+    assert load_file(write(tmp_path, with_(instruction=at_limit)))  # the limit itself is fine
+    with pytest.raises(TaskSpecError) as err:
+        load_file(write(tmp_path, with_(instruction="y" * (MAX_INSTRUCTION_CHARS + 1))))
+    assert "field 'instruction': expected an instruction of at most 4,000 characters (it has 4,001)" in str(
+        err.value
+    )
+    with pytest.raises(TaskSpecError, match=r"field 'paraphrases\[1\]'"):
+        load_file(write(tmp_path, with_(paraphrases=["short", "z" * 5000])))
