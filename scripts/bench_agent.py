@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from cua import actions as act  # noqa: E402
 from cua.agent import Agent, AgentConfig  # noqa: E402
-from cua.models.scripted import ScriptedPolicy  # noqa: E402
+from cua.policies.scripted import ScriptedPolicy  # noqa: E402
 from cua.store import TrajectoryStore  # noqa: E402
 from sandbox.fake import FakeSandbox  # noqa: E402
 from sandbox.xvfb import XvfbSandbox  # noqa: E402

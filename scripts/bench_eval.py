@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cua.evaluate import Episode, evaluate, select_tasks
-from cua.models.baselines import NoopPolicy
+from cua.eval.suite import Episode, evaluate, select_tasks
+from cua.policies.baselines import NoopPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.store import TrajectoryStore
 from cua.tasks import builtin_families
-from cua.tasks.oracle_policy import OraclePolicy
 
 
 def main() -> None:

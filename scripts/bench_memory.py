@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from cua.evaluate import Episode, evaluate
+from cua.eval.suite import Episode, evaluate
 from cua.memory import (
     AdmissionConfig,
     ExperienceIndex,
@@ -54,11 +54,11 @@ from cua.memory import (
     make_encoder,
 )
 from cua.memory.embed import SCREEN_DIM, TEXT_DIM, screen_vector, unit_rows
-from cua.models.baselines import NoopPolicy
+from cua.policies.baselines import NoopPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.policy import HistoryItem
 from cua.store import TrajectoryStore
 from cua.tasks import TaskFamily, TaskSpec, builtin_families
-from cua.tasks.oracle_policy import OraclePolicy
 from cua.tasks.spec import near_miss_task
 from sandbox.base import Observation
 

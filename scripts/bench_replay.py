@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cua.evaluate import SLOW_APPS, Episode, evaluate
+from cua.eval.suite import SLOW_APPS, Episode, evaluate
+from cua.policies.oracle import OraclePolicy
 from cua.replay import ReplayResult, replay
 from cua.store import TrajectoryStore
 from cua.tasks import builtin_families
-from cua.tasks.oracle_policy import OraclePolicy
 from sandbox.xvfb import XvfbSandbox
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from cua.models.imitation import build_task_model
+from cua.learn.imitation import build_task_model
 from cua.tasks import find_task
 from sandbox.xvfb import XvfbSandbox
 

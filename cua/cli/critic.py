@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from cua.cli.run import DEFAULT_FORMAT, make_policy
 from cua.critic.critic import overrule
-from cua.critic.evaluation import RunJudgement, evaluate_judge, record_runs, record_tasks
 from cua.critic.judge import ModelJudge
 from cua.errors import UsageError
-from cua.models.scripted import ScriptedPolicy
+from cua.eval.judge import RunJudgement, evaluate_judge, record_runs, record_tasks
+from cua.models.registry import DEFAULT_FORMAT, make_policy
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import TrajectoryStore
 
 critic_app = typer.Typer(

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from cua.cli.memory import KeyScreens, open_memory
-from cua.cli.run import DEFAULT_FORMAT, make_policy
 from cua.errors import UsageError
-from cua.evaluate import Episode, evaluate, select_tasks
-from cua.models.baselines import NoopPolicy, RandomPolicy
+from cua.eval.suite import Episode, evaluate, select_tasks
+from cua.models.registry import DEFAULT_FORMAT, make_policy
+from cua.policies.baselines import NoopPolicy, RandomPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.policy import Policy, PolicyInput, PolicyOutput
 from cua.store import TrajectoryStore
 from cua.tasks import TaskSpec
-from cua.tasks.oracle_policy import OraclePolicy
 from sandbox.base import Sandbox
 
 POLICIES = ("oracle", "noop", "random", "model")

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from cua.cli.run import DEFAULT_FORMAT, make_policy
+from cua.models.registry import DEFAULT_FORMAT, make_policy
+from cua.policies.replay import load_recording
 from cua.policy import Policy
-from cua.replay import load_recording, replay
+from cua.replay import replay
 from cua.store import TrajectoryStore
 
 

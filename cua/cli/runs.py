@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cua.errors import UsageError
-from cua.store import Run, TrajectoryStore
+from cua.store import Run, TrajectoryStore, export_dataset, export_folder, export_html
 
 runs_app = typer.Typer(help="Browse, export and clean up recorded runs.", no_args_is_help=True)
 
@@ -132,10 +132,10 @@ def export(
         if html is not None:
             if len(runs) != 1 or not run_ids:
                 raise UsageError("--html exports one run: give exactly one run id")
-            path = store.export_html(run_ids[0], html)
+            path = export_html(store, run_ids[0], html)
         elif folder is not None:
-            path = store.export_folder(folder, runs)
+            path = export_folder(store, runs, folder)
         else:
             assert dataset is not None
-            path = store.export_dataset(dataset, runs)
+            path = export_dataset(store, runs, dataset)
         typer.echo(f"exported {len(runs)} run(s) to {path}")

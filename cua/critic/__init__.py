@@ -6,41 +6,25 @@
     verdict = critic.judge_stored(store, run_id)  # judged and stored as the run's current verdict
     overrule(store, run_id, False, "the sum is in B13, not B12")  # a person has the last word
 
-``evaluate_judge`` measures a judge against the validators on recorded runs (``cua critic eval``).
+``cua.eval.judge`` measures a judge against the validators on recorded runs (``cua critic eval``).
 The combination order is documented in ``cua.critic.critic``; the judge protocol in docs/judge.md.
 """
 
 from __future__ import annotations
 
 from cua.critic.critic import Critic, CriticVerdict, load_screenshots, overrule
-from cua.critic.evaluation import (
-    Confusion,
-    JudgeEvaluation,
-    RunJudgement,
-    cohen_kappa,
-    evaluate_judge,
-    record_runs,
-    record_tasks,
-)
 from cua.critic.heuristics import HeuristicReport, check_run
 from cua.critic.judge import JudgeAnswer, JudgeResult, ModelJudge, parse_judge_answer
 
 __all__ = [
-    "Confusion",
     "Critic",
     "CriticVerdict",
     "HeuristicReport",
     "JudgeAnswer",
-    "JudgeEvaluation",
     "JudgeResult",
     "ModelJudge",
-    "RunJudgement",
     "check_run",
-    "cohen_kappa",
-    "evaluate_judge",
     "load_screenshots",
     "overrule",
     "parse_judge_answer",
-    "record_runs",
-    "record_tasks",
 ]

@@ -4,7 +4,6 @@
   Qwen3-VL, this project's own) through transformers.
 - :class:`OpenAIPolicy`: any OpenAI-compatible chat endpoint (vLLM, llama.cpp, Ollama, LM Studio,
   :mod:`cua.models.server`).
-- :class:`ScriptedPolicy`: a test double replaying fixed outputs.
 
 Both model backends build the same prompt (:mod:`cua.models.messages`). :mod:`cua.models.tiny`
 builds tiny checkpoints offline and :mod:`cua.models.overfit` teaches them fixed replies, for tests.
@@ -18,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cua.models.openai_policy import OpenAIPolicy
-    from cua.models.scripted import ScriptedPolicy
     from cua.models.transformers_policy import TransformersChatModel, TransformersPolicy
 
 _EXPORTS = {
     "OpenAIPolicy": "cua.models.openai_policy",
-    "ScriptedPolicy": "cua.models.scripted",
     "TransformersChatModel": "cua.models.transformers_policy",
     "TransformersPolicy": "cua.models.transformers_policy",
 }
@@ -37,4 +34,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["OpenAIPolicy", "ScriptedPolicy", "TransformersChatModel", "TransformersPolicy"]
+__all__ = ["OpenAIPolicy", "TransformersChatModel", "TransformersPolicy"]

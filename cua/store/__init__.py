@@ -9,7 +9,7 @@ sha256. ``TrajectoryStore`` is the whole surface::
         store.add_step(run_id, StepRecord(thought=..., action={...}), screenshot)  # durable on return
         store.finish_run(run_id, "success", "saved the file", final_screenshot=last)
         store.add_verdict(run_id, "validator", True, reasons=["file saved with the sum"])
-        store.export_html(run_id, "run.html")
+    export_html(store, run_id, "run.html")             # also export_folder, export_dataset
 
 Errors are in ``cua.store.errors`` (``StoreFull``, ``RunNotFound``, ...), all ``CuaError``.
 """
@@ -25,6 +25,8 @@ from cua.store.errors import (
     StoreError,
     StoreFull,
 )
+from cua.store.export import export_dataset, export_folder
+from cua.store.html_page import export_html
 from cua.store.records import (
     DiskUsage,
     GcReport,
@@ -60,6 +62,9 @@ __all__ = [
     "TrajectoryStore",
     "Verdict",
     "VerdictSource",
+    "export_dataset",
+    "export_folder",
+    "export_html",
     "placeholder",
     "redact",
     "resolve_data_dir",

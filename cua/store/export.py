@@ -231,11 +231,14 @@ current verdict: `success`, `score`, `verdict_source`, `verdict_reasons`) repeat
 """
 
 
-def export_dataset(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: Path) -> Path:
+def export_dataset(
+    store: TrajectoryStore, runs: Iterable[str | Run], out_dir: str | os.PathLike[str]
+) -> Path:
     """Write the steps of ``runs`` (ids or ``Run`` records) as parquet shards; return ``out_dir``.
 
     ``out_dir`` must be missing or empty. Runs without steps contribute no rows.
     """
+    out_dir = Path(out_dir)
     datasets = _datasets()
     _prepare(out_dir)
     features = _features()
@@ -312,8 +315,11 @@ def _step_json(step: Step) -> dict[str, Any]:
     }
 
 
-def export_folder(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: Path) -> Path:
+def export_folder(
+    store: TrajectoryStore, runs: Iterable[str | Run], out_dir: str | os.PathLike[str]
+) -> Path:
     """Write ``runs`` (ids or ``Run`` records) as ``runs.jsonl``, ``steps.jsonl`` and ``images/``."""
+    out_dir = Path(out_dir)
     _prepare(out_dir)
     images = out_dir / "images"
     copied: set[str] = set()

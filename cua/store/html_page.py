@@ -19,6 +19,7 @@ import contextlib
 import html
 import io
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,8 +330,9 @@ def _header(run: Run) -> str:
     )
 
 
-def export_html(store: TrajectoryStore, run_id: str, path: Path) -> Path:
+def export_html(store: TrajectoryStore, run_id: str, path: str | os.PathLike[str]) -> Path:
     """Write the page for run ``run_id`` to ``path`` and return ``path``."""
+    path = Path(path)
     run = store.get_run(run_id)
     steps = store.steps(run_id)
     verdicts = store.verdicts(run_id)

@@ -195,7 +195,7 @@ def _step(row: Sequence[Any]) -> Step:
 
 
 class TrajectoryStore:
-    """The agent's record of every run: start, add steps, finish, judge, list, export, delete.
+    """The agent's record of every run: start, add steps, finish, judge, list, delete.
 
     ``data_dir`` defaults to ``$CUA_DATA_DIR`` (from ``env``, default ``os.environ``) or the
     platform's user data directory; the store lives in its ``trajectories/`` folder. Opening a
@@ -774,30 +774,6 @@ class TrajectoryStore:
             screenshot_bytes=size,
             free_bytes=shots.free_bytes(self.root),
         )
-
-    # -- export -------------------------------------------------------------------------------
-
-    def export_dataset(self, out_dir: str | os.PathLike[str], runs: Iterable[str | Run]) -> Path:
-        """Write the steps of ``runs`` as a Hugging Face dataset (parquet, one row per step).
-
-        ``runs`` are ids or ``Run`` records, e.g. ``store.list_runs(success=True)``; ``out_dir``
-        must be new or empty. The format and why it is per step: ``export.py``.
-        """
-        from cua.store.export import export_dataset
-
-        return export_dataset(self, runs, Path(out_dir))
-
-    def export_folder(self, out_dir: str | os.PathLike[str], runs: Iterable[str | Run]) -> Path:
-        """Write ``runs`` (ids or ``Run`` records) as runs.jsonl, steps.jsonl and images/ (``export.py``)."""
-        from cua.store.export import export_folder
-
-        return export_folder(self, runs, Path(out_dir))
-
-    def export_html(self, run_id: str, path: str | os.PathLike[str]) -> Path:
-        """Write one self-contained HTML page showing the run step by step; see ``html_page.py``."""
-        from cua.store.html_page import export_html
-
-        return export_html(self, run_id, Path(path))
 
     # -- lifetime -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from cua.tasks.builtin import builtin_families, builtin_tasks, find_family, find
 from cua.tasks.errors import OracleFailed, TaskError, TaskSpecError, UnknownTask
 from cua.tasks.oracle import OracleRun
 from cua.tasks.runner import Proof, prove, run_oracle, start, validate
-from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, load_file, load_path, parse_document
+from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, load_file, load_path, parse_document, task_hash
 from cua.tasks.validators import Check, Verdict, parse_check
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "resolve_task",
     "run_oracle",
     "start",
+    "task_hash",
     "validate",
 ]

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -649,3 +650,14 @@ def near_miss_task(family: TaskFamily, task: TaskSpec, miss: NearMiss) -> TaskSp
     if not miss.skip or base.oracle is None:
         return base
     return replace(base, oracle=tuple(s for s in base.oracle if s.id not in miss.skip))
+
+
+def task_hash(task: TaskSpec) -> str:
+    """Return a stable hash of what defines the task (instruction, setup, validator, oracle)."""
+    oracle = [step.to_json() for step in task.oracle] if task.oracle else None
+    text = json.dumps(
+        [task.id, task.instruction, task.app, repr(task.setup), repr(task.validator), oracle, task.max_steps],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -11,7 +11,7 @@ import pytest
 from cua import actions as act
 from cua.agent import Agent, AgentConfig, StepEvent
 from cua.errors import PolicyError
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import RunStatus, TrajectoryStore
 from sandbox.fake import FakeSandbox
 from sandbox.xvfb import XvfbSandbox

@@ -16,7 +16,7 @@ from PIL import Image
 
 from cua import actions as act
 from cua.agent import Agent, AgentConfig
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import RunStatus, TrajectoryStore
 from sandbox.fake import FakeSandbox, FakeScreen
 
@@ -26,7 +26,7 @@ AGENT_SCRIPT = """
 import sys
 from cua import actions as act
 from cua.agent import Agent, AgentConfig
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import TrajectoryStore
 from sandbox.xvfb import XvfbSandbox
 

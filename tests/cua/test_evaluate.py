@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from cua.errors import CuaError
-from cua.evaluate import evaluate, select_tasks, task_hash, wilson
-from cua.models.baselines import NoopPolicy, RandomPolicy
+from cua.eval.suite import evaluate, select_tasks, wilson
+from cua.policies.baselines import NoopPolicy, RandomPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.store import RunStatus, TrajectoryStore
-from cua.tasks.oracle_policy import OraclePolicy
+from cua.tasks import task_hash
 
 
 def test_wilson_interval() -> None:

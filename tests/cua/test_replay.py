@@ -12,12 +12,13 @@ import pytest
 
 from cua import actions as act
 from cua.agent import Agent, AgentConfig
-from cua.evaluate import evaluate
-from cua.models.scripted import ScriptedPolicy
-from cua.replay import ParamMap, ReplayError, ReplayPolicy, load_recording, replay
+from cua.eval.suite import evaluate
+from cua.policies.oracle import OraclePolicy
+from cua.policies.replay import ParamMap, ReplayError, ReplayPolicy, load_recording
+from cua.policies.scripted import ScriptedPolicy
+from cua.replay import replay
 from cua.store import TrajectoryStore
 from cua.tasks import find_task, start
-from cua.tasks.oracle_policy import OraclePolicy
 from sandbox.xvfb import XvfbSandbox
 
 

@@ -1,7 +1,7 @@
 """`cua run` end to end with a real transformers model, directly and through a loopback OpenAI server.
 
 The model is the project's tiny Qwen2.5-VL checkpoint, taught in CPU seconds to solve a
-one-step built-in task by imitating its oracle (``cua.models.imitation``). The task's
+one-step built-in task by imitating its oracle (``cua.learn.imitation``). The task's
 validator, not the agent, decides that it worked.
 """
 

@@ -9,9 +9,9 @@ import pytest
 
 from cua import actions as act
 from cua.agent import Agent, AgentConfig, EpisodeResult
+from cua.agent.safety import AllowRule, SafetyGuard
 from cua.errors import UsageError
-from cua.models.scripted import ScriptedPolicy
-from cua.safety import AllowRule, SafetyGuard
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import RunStatus
 from sandbox.base import A11yNode
 from sandbox.fake import FakeSandbox, FakeScreen, button_screen

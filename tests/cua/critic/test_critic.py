@@ -10,7 +10,7 @@ from PIL import Image
 
 from cua.critic import Critic, ModelJudge, overrule
 from cua.errors import PolicyError, UsageError
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.policy import PolicyInput, PolicyOutput
 from cua.store import Provenance, RunInfo, StepRecord, TrajectoryStore, VerdictSource
 from cua.tasks.validators import Verdict as ValidatorVerdict

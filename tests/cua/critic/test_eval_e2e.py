@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cua.cli.critic import critic_app
-from cua.critic import ModelJudge, evaluate_judge, record_runs, record_tasks
-from cua.evaluate import select_tasks
-from cua.models.scripted import ScriptedPolicy
+from cua.critic import ModelJudge
+from cua.eval.judge import evaluate_judge, record_runs, record_tasks
+from cua.eval.suite import select_tasks
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import TrajectoryStore, VerdictSource
 
 

@@ -14,7 +14,7 @@ from cua.critic.judge import (
     parse_key_points,
     parse_screenshot_score,
 )
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.store import RunStatus
 from tests.cua.critic.runs import DONE, click, make_run, make_step
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cua.critic.evaluation import Confusion, JudgeEvaluation, RunJudgement, cohen_kappa
+from cua.eval.judge import Confusion, JudgeEvaluation, RunJudgement, cohen_kappa
 
 
 def pairs(counts: dict[tuple[bool, bool], int]) -> list[tuple[bool, bool]]:

@@ -26,7 +26,7 @@ from cua.memory import (
     approx_tokens,
     screen_vector,
 )
-from cua.models.scripted import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.policy import HistoryItem, PolicyInput, PolicyOutput, Recall
 from cua.store import Provenance, RunInfo, StepRecord, TrajectoryStore, VerdictSource
 from sandbox.actions import Click as SandboxClick
@@ -270,9 +270,9 @@ def test_cli_build_list_show_forget(tmp_path: Path, encoder: TextEncoder) -> Non
 def test_memory_on_evaluation_never_shows_the_evaluated_task_nor_held_out_families(
     tmp_path: Path, encoder: TextEncoder
 ) -> None:
-    from cua.evaluate import evaluate, select_tasks
+    from cua.eval.suite import evaluate, select_tasks
+    from cua.policies.oracle import OraclePolicy
     from cua.tasks import TaskSpec
-    from cua.tasks.oracle_policy import OraclePolicy
 
     data = tmp_path / "data"
     tasks = select_tasks("xterm", instances=2, include_slow=False)

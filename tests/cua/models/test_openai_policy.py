@@ -180,7 +180,7 @@ def test_tool_calls_parsed_out_by_the_server_are_put_back_into_the_text() -> Non
 
 def test_the_remote_backend_does_not_import_torch() -> None:
     code = (
-        "import sys; from cua.models import OpenAIPolicy, ScriptedPolicy; import cua.models.server; "
+        "import sys; from cua.models import OpenAIPolicy; import cua.policies.scripted, cua.models.server; "
         "sys.exit(int('torch' in sys.modules or 'transformers' in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -7,7 +7,7 @@ from PIL import Image
 
 from cua.actions import Click, Done, TypeText
 from cua.errors import PolicyError
-from cua.models import ScriptedPolicy
+from cua.policies.scripted import ScriptedPolicy
 from cua.policy import Policy, PolicyInput
 
 INPUT = PolicyInput("t", Image.new("RGB", (1280, 800)), (1280, 800))

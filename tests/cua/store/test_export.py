@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cua.store import ExportError, StepRecord, TrajectoryStore
+from cua.store import ExportError, StepRecord, TrajectoryStore, export_dataset, export_folder, export_html
 from cua.store.html_page import action_points, action_text
 from tests.cua.store.screens import run_info, screen
 
@@ -61,7 +61,7 @@ def test_dataset_has_one_row_per_step_with_images(store: TrajectoryStore, tmp_pa
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     good, bad, empty = record(store)
-    out = store.export_dataset(tmp_path / "ds", [good, bad, empty, good])  # duplicates are exported once
+    out = export_dataset(store, [good, bad, empty, good], tmp_path / "ds")  # duplicates are exported once
 
     files = sorted((out / "data").glob("*.parquet"))
     assert [f.name for f in files] == ["train-00000-of-00001.parquet"] and (out / "README.md").exists()
@@ -89,18 +89,18 @@ def test_dataset_loads_with_load_dataset(store: TrajectoryStore, tmp_path: Path)
     datasets = pytest.importorskip("datasets", reason=NEEDS_DATASETS)
 
     good, _, _ = record(store)
-    out = store.export_dataset(tmp_path / "ds", [good])
+    out = export_dataset(store, [good], tmp_path / "ds")
     ds = datasets.load_dataset(
         "parquet", data_dir=str(out / "data"), split="train", cache_dir=str(tmp_path / "c")
     )
     assert len(ds) == 4 and ds[1]["image"].size == (320, 200)
     with pytest.raises(ExportError, match="is not empty; choose a new or empty folder"):
-        store.export_dataset(out, [good])
+        export_dataset(store, [good], out)
 
 
 def test_folder_export_is_plain_json_lines_and_images(store: TrajectoryStore, tmp_path: Path) -> None:
     good, bad, _ = record(store)
-    out = store.export_folder(tmp_path / "plain", [good, bad])
+    out = export_folder(store, [good, bad], tmp_path / "plain")
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     assert [r["id"] for r in runs] == [good, bad] and len(steps) == 5
@@ -137,7 +137,7 @@ def test_action_points_read_common_shapes() -> None:
 
 def test_html_page_is_self_contained_and_escaped(store: TrajectoryStore, tmp_path: Path) -> None:
     good, _, empty = record(store)
-    page = store.export_html(good, tmp_path / "run.html").read_text()
+    page = export_html(store, good, tmp_path / "run.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)  # nothing outside the file
     assert len(re.findall(r'<image id="shot-', page)) == 4  # screens 0, 1, 2 and the final one, once each
     assert page.count("data:image/png;base64,") == 4 and page.count('<use href="#shot-') == 5
@@ -147,7 +147,7 @@ def test_html_page_is_self_contained_and_escaped(store: TrajectoryStore, tmp_pat
     assert 'x2="280.0" y2="160.0"' in page and "marker-end" in page  # the drag's arrow
     assert "no action in output" in page and "it closed, the validator is wrong" in page
     assert page.index("person") < page.index("dialog still open")  # newest verdict first
-    assert "No steps were recorded." in store.export_html(empty, tmp_path / "empty.html").read_text()
+    assert "No steps were recorded." in export_html(store, empty, tmp_path / "empty.html").read_text()
 
 
 def is_mark(pixel: object) -> bool:
@@ -163,7 +163,7 @@ def test_html_page_renders_the_click_in_chromium(store: TrajectoryStore, tmp_pat
     run_id = store.start_run(run_info())
     store.add_step(run_id, StepRecord(thought="click OK", action=CLICK), screen(0))
     store.finish_run(run_id, "success")
-    page = store.export_html(run_id, tmp_path / "run.html")
+    page = export_html(store, run_id, tmp_path / "run.html")
     shot = tmp_path / "shot.png"
     subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
@@ -217,11 +217,11 @@ def test_export_errors_name_the_problem(store: TrajectoryStore, tmp_path: Path) 
     (tmp_path / "taken" / "x").write_text("x")
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ExportError, match="is not empty"):
-        store.export_folder(tmp_path / "taken", [good])
+        export_folder(store, [good], tmp_path / "taken")
     with pytest.raises(ExportError, match="it is a file"):
-        store.export_folder(tmp_path / "a-file", [good])
+        export_folder(store, [good], tmp_path / "a-file")
     with pytest.raises(ExportError, match="it is a folder; give a file name such as"):
-        store.export_html(good, tmp_path / "taken")
+        export_html(store, good, tmp_path / "taken")
     with pytest.raises(ExportError, match="a-file is a file, not a folder"):
-        store.export_html(good, tmp_path / "a-file" / "run.html")
+        export_html(store, good, tmp_path / "a-file" / "run.html")
     assert not list(tmp_path.glob("**/*.tmp"))  # no temporary page left behind

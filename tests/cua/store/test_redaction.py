@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cua.store import Provenance, RunInfo, StepRecord, TrajectoryStore, placeholder, redact
+from cua.store import (
+    Provenance,
+    RunInfo,
+    StepRecord,
+    TrajectoryStore,
+    export_folder,
+    export_html,
+    placeholder,
+    redact,
+)
 from cua.store.records import clean_endpoint
 from cua.store.redaction import Redactor
 from tests.cua.store.screens import provenance, screen
@@ -111,8 +120,8 @@ def test_an_api_key_given_as_a_secret_never_reaches_the_disk(
     store.finish_run(run_id, "success", f"logged in with {key}")
     store.add_verdict(run_id, "judge", True, reasons=[f"saw {key}"], evidence={"ocr": f"...{key}..."})
     assert key.encode() not in all_bytes(store.root)  # the live database and its WAL
-    store.export_folder(tmp_path / "folder", [run_id])
-    store.export_html(run_id, tmp_path / "run.html")
+    export_folder(store, [run_id], tmp_path / "folder")
+    export_html(store, run_id, tmp_path / "run.html")
     store.close()
 
     everything = all_bytes(tmp_path)

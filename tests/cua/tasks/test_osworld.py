@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cua.cli.tasks import tasks_app
-from cua.evaluate import select_tasks
+from cua.eval.suite import select_tasks
 from cua.tasks import TaskSpecError, UnknownTask, load_file, load_path, resolve_task, start, validate
 from cua.tasks.errors import Where
 from cua.tasks.oracle import OracleRunner, parse_steps

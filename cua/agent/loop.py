@@ -11,7 +11,6 @@ work from any thread; events are plain Python callbacks that the UI adapts into 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,11 +20,12 @@ from typing import Any, Protocol, runtime_checkable
 from PIL import Image
 
 from cua import actions as act
+from cua.agent.control import AgentControl
+from cua.agent.safety import GuardVerdict, SafetyGuard
 from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError
 from cua.formats import OutputFormat, ParseError, get_format
 from cua.locators import locate_point
 from cua.policy import HistoryItem, Policy, PolicyInput, Recall, SettlingPolicy
-from cua.safety import GuardVerdict, SafetyGuard
 from cua.store import Provenance, RunInfo, RunStatus, StepRecord, StoreError, TrajectoryStore
 from sandbox.actions import TypeText as _SandboxTypeText
 from sandbox.base import Observation, Sandbox
@@ -111,42 +111,6 @@ class EpisodeResult:
     answer: str | None = None
     final: Observation | None = None
     step_timings: list[dict[str, float]] = field(default_factory=list)
-
-
-class AgentControl:
-    """Pause, resume and cancel an episode from another thread."""
-
-    def __init__(self) -> None:
-        self._running = threading.Event()
-        self._running.set()
-        self._cancelled = threading.Event()
-
-    def pause(self) -> None:
-        """Stop before the next step until resumed."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        """Continue a paused episode."""
-        self._running.set()
-
-    def cancel(self) -> None:
-        """End the episode before its next step (as ``cancelled``)."""
-        self._cancelled.set()
-        self._running.set()
-
-    @property
-    def cancelled(self) -> bool:
-        """Return whether cancel() was called."""
-        return self._cancelled.is_set()
-
-    @property
-    def paused(self) -> bool:
-        """Return whether the episode is paused."""
-        return not self._running.is_set()
-
-    def wait_while_paused(self) -> None:
-        """Block while paused (returns at once when running or cancelled)."""
-        self._running.wait()
 
 
 def policy_input(

@@ -18,9 +18,9 @@ from cua.agent import policy_input
 from cua.models.overfit import OverfitConfig, OverfitExample, OverfitResult, overfit
 from cua.models.tiny import TinySpec, build_tiny_model
 from cua.models.transformers_policy import TransformersPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.policy import HistoryItem, PolicyInput
 from cua.tasks import TaskSpec, start
-from cua.tasks.oracle_policy import OraclePolicy
 from sandbox.base import Sandbox
 
 

@@ -1,6 +1,6 @@
 """How good is a judge? Compare its verdicts with the validators' on a fixed set of recorded runs.
 
-The gold label of a run is its newest ``validator`` verdict (what ``cua.evaluate.evaluate``
+The gold label of a run is its newest ``validator`` verdict (what ``cua.eval.suite.evaluate``
 stores). The judge under test sees the run as a critic would without a validator: the
 instruction, the steps and the screenshots. The report gives:
 
@@ -27,12 +27,12 @@ from cua.critic.critic import load_screenshots
 from cua.critic.heuristics import check_run
 from cua.critic.judge import ModelJudge
 from cua.errors import CuaError
-from cua.evaluate import EvalReport, evaluate, select_tasks
-from cua.models.baselines import NoopPolicy, RandomPolicy
+from cua.eval.suite import EvalReport, evaluate, select_tasks
+from cua.policies.baselines import NoopPolicy, RandomPolicy
+from cua.policies.oracle import OraclePolicy
 from cua.policy import Policy
 from cua.store import Run, TrajectoryStore, VerdictSource
 from cua.tasks import TaskSpec
-from cua.tasks.oracle_policy import OraclePolicy
 from sandbox.base import Sandbox
 
 Label = bool | None

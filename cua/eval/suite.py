@@ -9,8 +9,6 @@ interval on the success rate. Success means the validator passed, whatever the a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cua.agent import Agent, AgentConfig
+from cua.critic import Critic
 from cua.errors import CuaError
 from cua.policy import Policy
 from cua.store import TrajectoryStore
-from cua.tasks import TaskSpec, builtin_families, load_path, validate
+from cua.tasks import TaskSpec, builtin_families, load_path, task_hash, validate
 from cua.tasks.builtin import is_task_path
 from cua.tasks.runner import finish_setup
 from sandbox.base import Sandbox
@@ -69,17 +68,6 @@ def select_tasks(
         family_tasks = family.tasks()
         tasks.extend(family_tasks[:instances] if instances else family_tasks)
     return tasks
-
-
-def task_hash(task: TaskSpec) -> str:
-    """Return a stable hash of what defines the task (instruction, setup, validator, oracle)."""
-    oracle = [step.to_json() for step in task.oracle] if task.oracle else None
-    text = json.dumps(
-        [task.id, task.instruction, task.app, repr(task.setup), repr(task.validator), oracle, task.max_steps],
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -250,7 +238,6 @@ def evaluate(
             hook.outcome(verdict.passed)
         if store is not None and result.run_id is not None:
             # The critic stores one verdict: the validator's, with the heuristics as evidence.
-            from cua.critic import Critic  # the critic's recorder uses this module
 
             Critic().judge_stored(store, result.run_id, task=task, validator_verdict=verdict)
         ep = Episode(

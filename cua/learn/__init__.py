@@ -1,0 +1,1 @@
+"""Learning from experience: training code (``imitation``: the demo that imitates an oracle)."""

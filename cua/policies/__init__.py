@@ -1,0 +1,1 @@
+"""Policies that are not a model: scripted, baselines (noop, random), the task oracle, replay."""
