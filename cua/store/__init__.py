@@ -28,11 +28,13 @@ from cua.store.errors import (
 from cua.store.export import export_dataset, export_folder
 from cua.store.html_page import export_html
 from cua.store.records import (
+    Actor,
     DiskUsage,
     GcReport,
     Provenance,
     Run,
     RunInfo,
+    RunSource,
     RunStatus,
     Step,
     StepRecord,
@@ -43,6 +45,7 @@ from cua.store.redaction import Redactor, placeholder, redact
 from cua.store.store import TrajectoryStore, resolve_data_dir
 
 __all__ = [
+    "Actor",
     "DiskUsage",
     "ExportError",
     "GcReport",
@@ -51,6 +54,7 @@ __all__ = [
     "Run",
     "RunInfo",
     "RunNotFound",
+    "RunSource",
     "RunStateError",
     "RunStatus",
     "SchemaTooNew",

@@ -37,6 +37,22 @@ class RunStatus(enum.StrEnum):
     """The recording process died; set when a store is opened and finds the run orphaned."""
 
 
+class RunSource(enum.StrEnum):
+    """What started a run: a person's ``cua run``, an evaluation, an exploration, a replay."""
+
+    RUN = "run"
+    EVAL = "eval"
+    EXPLORE = "explore"
+    REPLAY = "replay"
+
+
+class Actor(enum.StrEnum):
+    """Who took a step: the agent, or a person who took over the sandbox for a while."""
+
+    AGENT = "agent"
+    PERSON = "person"
+
+
 class VerdictSource(enum.StrEnum):
     """Who judged a run."""
 
@@ -117,6 +133,8 @@ class RunInfo:
     task_hash: str | None = None
     """Hash of the full task spec (setup, validator), so a changed task is not compared with its old self."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    source: RunSource = RunSource.RUN
+    """What started the run (indexed: the app and ``cua runs list`` filter on it)."""
     """Caller-defined JSON (e.g. the exploration session or sandbox backend); never interpreted."""
 
 
@@ -136,6 +154,8 @@ class StepRecord:
     """Milliseconds spent by phase (model, parse, action, settle, ...)."""
     window_title: str | None = None
     started_at: datetime | None = None
+    actor: Actor = Actor.AGENT
+    """Who took the step: the agent, or a person driving the sandbox (take-over)."""
     """When the observation was captured; the store's clock at recording time if None."""
 
 
@@ -171,6 +191,7 @@ class Step:
     hit: Mapping[str, Any] | None
     timings: Mapping[str, float]
     window_title: str | None
+    actor: Actor = Actor.AGENT
 
 
 @dataclass(frozen=True)
@@ -195,6 +216,7 @@ class Run:
     """The recording process, used to detect runs orphaned by a crash."""
     step_count: int
     verdict: Verdict | None
+    source: RunSource = RunSource.RUN
     """The newest verdict, or None when the run was never judged."""
 
 

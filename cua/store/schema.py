@@ -81,6 +81,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX verdicts_run ON verdicts (run_id, id)",
     ),
+    # 2: where a run came from, and who took each step (the agent, or a person who took over).
+    (
+        """
+        ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT 'run'
+            CHECK (source IN ('run', 'eval', 'explore', 'replay'))
+        """,
+        "CREATE INDEX runs_source ON runs (source, id)",
+        """
+        ALTER TABLE steps ADD COLUMN actor TEXT NOT NULL DEFAULT 'agent'
+            CHECK (actor IN ('agent', 'person'))
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

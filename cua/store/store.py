@@ -43,11 +43,13 @@ from cua.store.errors import RunNotFound, RunStateError, StoreError, StoreFull
 from cua.store.ids import new_run_id
 from cua.store.owner import ProcessIdentity
 from cua.store.records import (
+    Actor,
     DiskUsage,
     GcReport,
     Provenance,
     Run,
     RunInfo,
+    RunSource,
     RunStatus,
     Step,
     StepRecord,
@@ -113,7 +115,7 @@ def _is_full(exc: sqlite3.Error) -> bool:
 _RUN_COLUMNS = """
     r.id, r.created_at, r.finished_at, r.status, r.instruction, r.app, r.task_id, r.task_hash,
     r.model, r.checkpoint, r.endpoint, r.prompt_format, r.prompt_format_version, r.generation,
-    r.seed, r.cua_version, r.summary, r.final_shot, r.extra, r.owner_pid,
+    r.seed, r.cua_version, r.summary, r.final_shot, r.extra, r.owner_pid, r.source,
     (SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS step_count,
     v.id AS v_id, v.created_at AS v_created_at, v.source AS v_source, v.success AS v_success,
     v.score AS v_score, v.reasons AS v_reasons, v.evidence AS v_evidence
@@ -123,7 +125,7 @@ _RUN_FROM = """
 """
 _STEP_COLUMNS = (
     "run_id, idx, started_at, recorded_at, screenshot, thought, raw_output, action, parse_error, "
-    "hit, timings, window_title"
+    "hit, timings, window_title, actor"
 )
 
 
@@ -173,11 +175,12 @@ def _run(row: sqlite3.Row) -> Run:
         pid=row["owner_pid"],
         step_count=row["step_count"],
         verdict=verdict,
+        source=RunSource(row["source"]),
     )
 
 
 def _step(row: Sequence[Any]) -> Step:
-    run_id, idx, started, recorded, shot, thought, raw, action, perr, hit, timings, title = row
+    run_id, idx, started, recorded, shot, thought, raw, action, perr, hit, timings, title, actor = row
     return Step(
         run_id=run_id,
         index=idx,
@@ -191,6 +194,7 @@ def _step(row: Sequence[Any]) -> Step:
         hit=_loads(hit),
         timings=json.loads(timings),
         window_title=title,
+        actor=Actor(actor),
     )
 
 
@@ -426,6 +430,7 @@ class TrajectoryStore:
             owner.boot_id,
             owner.pid,
             owner.start_ticks,
+            RunSource(info.source).value,
         )
 
         def insert(conn: sqlite3.Connection) -> str:
@@ -435,8 +440,8 @@ class TrajectoryStore:
                     conn.execute(
                         "INSERT INTO runs (id, status, created_at, instruction, app, task_id, task_hash, "
                         "model, checkpoint, endpoint, prompt_format, prompt_format_version, generation, "
-                        "seed, cua_version, extra, owner_host, owner_boot_id, owner_pid, owner_start_ticks) "
-                        "VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "seed, cua_version, extra, owner_host, owner_boot_id, owner_pid, owner_start_ticks, "
+                        "source) VALUES (?, 'running', " + ", ".join("?" * 19) + ")",
                         (run_id, *values),
                     )
                 except sqlite3.IntegrityError:
@@ -469,6 +474,7 @@ class TrajectoryStore:
             red.optional(record.parse_error),
         )
         title = red.optional(record.window_title)
+        actor = Actor(record.actor).value
         with self._lock:
             self._status_running(run_id, "add a step to")
         data = shots.encode(screenshot)  # the costly part, outside every lock
@@ -483,15 +489,17 @@ class TrajectoryStore:
                 "SELECT COALESCE(MAX(idx) + 1, 0) FROM steps WHERE run_id = ?", (run_id,)
             ).fetchone()
             conn.execute(
-                f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, index, started, now, sha, *texts[:2], action, texts[2], hit, timings, title),
+                f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, index, started, now, sha, *texts[:2], action, texts[2], hit, timings, title, actor),
             )
             return int(index)
 
         with self._shots.adding():
             self._shots.put(data, sha)
             index = self._transact(f"recording a step of run {run_id}", insert)
-        return _step((run_id, index, started, now, sha, *texts[:2], action, texts[2], hit, timings, title))
+        return _step(
+            (run_id, index, started, now, sha, *texts[:2], action, texts[2], hit, timings, title, actor)
+        )
 
     def _status_running(self, run_id: str, doing: str, conn: sqlite3.Connection | None = None) -> None:
         status = self._status(conn or self._conn, run_id)
@@ -624,6 +632,7 @@ class TrajectoryStore:
         status: RunStatus | str | Iterable[RunStatus | str] | None = None,
         app: str | None = None,
         task_id: str | None = None,
+        source: RunSource | str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         success: bool | None = None,
@@ -632,7 +641,8 @@ class TrajectoryStore:
     ) -> list[Run]:
         """Return runs matching every given filter, newest first.
 
-        ``status`` is one status or several; ``since``/``until`` bound the creation time
+        ``status`` is one status or several; ``source`` is what started the run (run, eval,
+        explore, replay); ``since``/``until`` bound the creation time
         (inclusive/exclusive); ``success`` filters on the current verdict (runs never judged
         match neither True nor False).
         """
@@ -643,7 +653,8 @@ class TrajectoryStore:
             values = [RunStatus(s).value for s in wanted]
             where.append(f"r.status IN ({', '.join('?' * len(values))})")
             params += values
-        for column, value in (("r.app", app), ("r.task_id", task_id)):
+        source = None if source is None else RunSource(source).value
+        for column, value in (("r.app", app), ("r.task_id", task_id), ("r.source", source)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

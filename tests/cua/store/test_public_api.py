@@ -7,6 +7,7 @@ import cua.store
 
 def test_exported_names_are_pinned() -> None:
     assert sorted(cua.store.__all__) == [
+        "Actor",
         "DiskUsage",
         "ExportError",
         "GcReport",
@@ -15,6 +16,7 @@ def test_exported_names_are_pinned() -> None:
         "Run",
         "RunInfo",
         "RunNotFound",
+        "RunSource",
         "RunStateError",
         "RunStatus",
         "SchemaTooNew",
