@@ -7,7 +7,10 @@ no sandbox action: the agent loop handles them.
 
 Each action class's docstring is written for a model to read: :func:`describe_actions` renders the
 signatures and docstrings as the action-space part of a prompt (the BrowserGym idea). Nothing here
-executes anything; pyautogui code (:func:`to_pyautogui`) is an export format.
+executes anything; pyautogui code (:func:`to_pyautogui`) is an export format, and
+:func:`describe` the one short human reading of an action (logs, remembered steps). A recorded
+step's JSON holds one action or a ``sequence`` of them: :func:`recorded_json` writes it,
+:func:`recorded_actions` (typed) and :func:`recorded_items` (raw JSON) read it back.
 
 Constructors validate their fields and raise :class:`ActionError`, so an action that exists is
 well-formed: coordinates are non-negative integer screen pixels, key names are canonical
@@ -20,7 +23,7 @@ from __future__ import annotations
 import inspect
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -442,6 +445,77 @@ def to_pyautogui(action: Action, *, point: PointMap = _screen_point) -> str:
     raise ActionError(f"not an agent action: {action!r}")
 
 
+# -- recorded steps and display text ------------------------------------------------------------
+#: The JSON ``type`` of a recorded step that holds several actions: ``{"type": "sequence",
+#: "actions": [...]}`` (the agent loop writes it when one model answer carries several actions).
+SEQUENCE = "sequence"
+
+
+def recorded_json(actions: Sequence[Action]) -> dict[str, Any] | None:
+    """Return the JSON a step records for ``actions``: one action's, a sequence, or None for none."""
+    if not actions:
+        return None
+    if len(actions) == 1:
+        return to_json(actions[0])
+    return {"type": SEQUENCE, "actions": [to_json(a) for a in actions]}
+
+
+def recorded_items(data: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """Return the JSON of each action in a recorded step's ``action``, sequences unpacked.
+
+    Reads the JSON as stored, without validating it (items that are not objects are skipped):
+    for callers that show or classify records. :func:`recorded_actions` builds typed actions.
+    """
+    if data is None:
+        return []
+    if data.get("type") != SEQUENCE:
+        return [data]
+    inner = data.get("actions")
+    if not isinstance(inner, list):
+        return []
+    return [item for a in inner if isinstance(a, Mapping) for item in recorded_items(a)]
+
+
+def recorded_actions(data: Mapping[str, Any] | None) -> list[Action]:
+    """Return the typed actions of a recorded step's ``action`` (empty for None).
+
+    Raises ActionJSONError or ActionError, as :func:`from_json`, for an item that is not an action.
+    """
+    return [from_json(dict(item)) for item in recorded_items(data)]
+
+
+_CLICK_NAMES = {1: "click", 2: "double-click", 3: "triple-click"}
+
+
+def describe(action: Action, *, point: bool = True) -> str:
+    """Return a short human reading of ``action``, e.g. ``right double-click at (412, 230)``.
+
+    With ``point=False`` a click leaves out where it happened (the caller names the target).
+    A drag names where it ends; scroll, type, key and hotkey name what they send; every other
+    action reads as its signature with the values, e.g. ``move(x=3, y=4)``.
+    """
+    match action:
+        case Click(x, y, button, count):
+            name = _CLICK_NAMES[count] if button == "left" else f"{button} {_CLICK_NAMES[count]}"
+            return f"{name} at ({x}, {y})" if point else name
+        case Drag(_, _, to_x, to_y):
+            return f"drag to ({to_x}, {to_y})"
+        case Scroll(_, _, direction, amount):
+            return f"scroll {direction} {amount}"
+        case TypeText(text):
+            return f"type {json.dumps(text, ensure_ascii=False)}"
+        case Key(key):
+            return f"key {key}"
+        case Hotkey(keys):
+            return f"hotkey {'+'.join(keys)}"
+        case Done():
+            return "done"
+        case Fail(reason):
+            return f"fail ({reason})"
+    rest = ", ".join(f"{k}={v}" for k, v in to_json(action).items() if k != "type")
+    return f"{action.type}({rest})" if rest else action.type
+
+
 def _comment(text: str) -> str:
     # json.dumps keeps the text on one line (a newline would end the comment) and reversible.
     return json.dumps(text, ensure_ascii=False)
@@ -456,6 +530,7 @@ __all__ = [
     "MAX_CLICKS",
     "MAX_SCROLL",
     "MAX_WAIT",
+    "SEQUENCE",
     "Action",
     "ActionError",
     "ActionJSONError",
@@ -473,9 +548,13 @@ __all__ = [
     "Scroll",
     "TypeText",
     "Wait",
+    "describe",
     "describe_actions",
     "from_json",
     "pointer_after",
+    "recorded_actions",
+    "recorded_items",
+    "recorded_json",
     "signature",
     "to_json",
     "to_pyautogui",

@@ -3,18 +3,21 @@ r"""Replay a verified recorded run on a fresh sandbox, for its task or another o
 The policy that plays the record back (locators, parameter rewriting, hand-over to a model)
 is :class:`cua.policies.replay.ReplayPolicy`. This module sets the task up, optionally moves
 and resizes the window (``move_and_resize_window``, with ``xdotool``: the condition the replay
-benchmark measures under), runs the episode, validates it and stores the verdict. It touches
-only the sandbox and the store it is given.
+benchmark measures under) and runs it as an episode (``cua.episode``: recorded as a
+``replay`` run with its task hash, validated, judged by the critic). It touches only the
+sandbox and the store it is given.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cua.agent import Agent, AgentConfig
+from cua.agent import Agent, AgentConfig, AgentControl, StepEvent
+from cua.episode import run_episode
 from cua.errors import SandboxError
 from cua.policies.replay import (
     DEFAULT_WAIT_S,
@@ -26,9 +29,9 @@ from cua.policies.replay import (
     load_recording,
 )
 from cua.policy import Policy
-from cua.store import TrajectoryStore, VerdictSource
-from cua.tasks import TaskSpec, find_task, start, validate
-from sandbox.base import Sandbox
+from cua.store import RunSource, TrajectoryStore
+from cua.tasks import TaskSpec, find_task
+from sandbox.base import Observation, Sandbox
 
 
 # -- moving the window --------------------------------------------------------------------------
@@ -176,6 +179,8 @@ def replay(
     settle_s: float = 1.0,
     wait_s: float = DEFAULT_WAIT_S,
     require_verified: bool = True,
+    control: AgentControl | None = None,
+    on_step: Callable[[StepEvent], None] | None = None,
 ) -> ReplayResult:
     """Replay run ``run_id`` on ``sandbox`` for its task (or ``task_id`` of the same family).
 
@@ -186,34 +191,28 @@ def replay(
     recording = load_recording(store, run_id, require_verified=require_verified)
     source, task = target_task(recording, task_id)
     params = ParamMap(source.params, task.params) if task.id != source.id else None
-    obs = start(sandbox, task)
-    window = move_and_resize_window(sandbox) if move_window else None
-    if window is not None:
-        obs = sandbox.observe()
     policy = ReplayPolicy(
         recording.steps, sandbox, params=params, fallback=fallback, wait_s=wait_s, source_run=run_id
     )
     agent = Agent(
-        policy, sandbox, store=store, config=AgentConfig(max_steps=task.max_steps, settle_s=settle_s)
-    )
-    result = agent.run(
-        task.instruction,
-        obs,
-        app=task.app,
-        task_id=task.id,
+        policy, sandbox, store=store, config=AgentConfig(max_steps=task.max_steps, settle_s=settle_s),
+        control=control, on_step=on_step,
+    )  # fmt: skip
+    moved: list[WindowChange] = []
+
+    def prepare(box: Sandbox, obs: Observation) -> Observation:
+        if not move_window:
+            return obs
+        moved.append(move_and_resize_window(box))
+        return box.observe()
+
+    outcome = run_episode(
+        agent, task=task, source=RunSource.REPLAY, prepare=prepare,
         extra={"replay_of": run_id, "moved_window": move_window},
-    )
-    verdict = validate(sandbox, task)
-    if result.run_id is not None:
-        store.add_verdict(
-            result.run_id,
-            VerdictSource.VALIDATOR,
-            verdict.passed,
-            score=verdict.score,
-            reasons=list(verdict.reasons),
-            evidence={"task": task.id, "replay_of": run_id},
-        )
+    )  # fmt: skip
+    verdict = outcome.verdict
+    assert verdict is not None  # a task episode is always validated
     return ReplayResult(
-        run_id, task.id, result.run_id, verdict.passed, result.status.value, policy.stats, window,
-        time.monotonic() - t0, list(verdict.reasons),
+        run_id, task.id, outcome.run_id, verdict.passed, outcome.status.value, policy.stats,
+        moved[0] if moved else None, time.monotonic() - t0, list(verdict.reasons),
     )  # fmt: skip

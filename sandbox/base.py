@@ -87,17 +87,29 @@ class Sandbox(abc.ABC):
 
     Not bound to a profile: each ``reset`` may start a different application. Use as a context
     manager; ``close`` is idempotent. Errors are those of ``sandbox.errors``.
+
+    The state every backend keeps the same way lives here: a backend sets ``_screen`` in its
+    constructor (with ``_profile = None`` and ``_closed = False``), updates them on reset and close,
+    and inherits the properties.
     """
 
-    @property
-    @abc.abstractmethod
-    def screen_size(self) -> tuple[int, int]:
-        """Return (width, height) of the screen."""
+    _screen: tuple[int, int]
+    """(width, height) of the screen; set by each backend's constructor."""
+    _profile: AppProfile | None
+    """The profile of the last reset (None before the first); set by the constructor, then reset."""
+    _closed: bool
+    """Whether ``close`` was called; set by the constructor (no class default: a backend whose
+    constructor failed early must still read as never opened, e.g. in ``__del__``)."""
 
     @property
-    @abc.abstractmethod
+    def screen_size(self) -> tuple[int, int]:
+        """Return (width, height) of the screen."""
+        return self._screen
+
+    @property
     def profile(self) -> AppProfile | None:
         """Return the profile of the last reset, or None before the first."""
+        return self._profile
 
     @abc.abstractmethod
     def reset(
@@ -144,9 +156,9 @@ class Sandbox(abc.ABC):
         """Stop every process of the sandbox and remove its files; safe to call twice."""
 
     @property
-    @abc.abstractmethod
     def closed(self) -> bool:
         """Return whether ``close`` was called."""
+        return self._closed
 
     def __enter__(self) -> Self:
         return self

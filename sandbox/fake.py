@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from sandbox import errors
 from sandbox.actions import Click, Drag, Key, Move, SandboxAction, Scroll, TypeText, Wait, validate
 from sandbox.base import A11yNode, ExecResult, Observation, Sandbox
-from sandbox.profile import AppProfile, RunCommand, SetupStep, WriteFile, as_setup
+from sandbox.profile import AppProfile, SetupStep, run_setup
 
 Region = tuple[int, int, int, int]
 ExecHandler = Callable[[Sequence[str], bytes, dict[str, bytes]], ExecResult]
@@ -86,7 +86,7 @@ class FakeSandbox(Sandbox):
             if scr.image.size != screen:
                 raise errors.ProfileError(f"screen {name!r} is {scr.image.size}, expected {screen}")
         self._start = start
-        self._size = screen
+        self._screen = screen
         self._handlers: dict[str, ExecHandler] = {**_BUILTIN, **(exec_handlers or {})}
         self._current: str | None = None
         self._cursor = (screen[0] // 2, screen[1] // 2)
@@ -97,21 +97,6 @@ class FakeSandbox(Sandbox):
         self._closed = False
         self.actions: list[SandboxAction] = []
         """Every action executed since the last reset, in order."""
-
-    @property
-    def screen_size(self) -> tuple[int, int]:
-        """Return (width, height)."""
-        return self._size
-
-    @property
-    def profile(self) -> AppProfile | None:
-        """Return the profile of the last reset."""
-        return self._profile
-
-    @property
-    def closed(self) -> bool:
-        """Return whether close() was called."""
-        return self._closed
 
     @property
     def current_screen(self) -> str | None:
@@ -151,25 +136,17 @@ class FakeSandbox(Sandbox):
         )
         self._files = {}
         self._current = self._start
-        self._cursor = (self._size[0] // 2, self._size[1] // 2)
+        self._cursor = (self._screen[0] // 2, self._screen[1] // 2)
         self._app_running = True
         self.actions = []
-        for step in as_setup(setup):
-            if isinstance(step, WriteFile):
-                self.write_file(step.path, step.content, step.mode)
-            elif isinstance(step, RunCommand):
-                result = self.exec(step.argv, timeout_s=step.timeout_s)
-                if not result.ok:
-                    raise errors.GuestError(
-                        f"setup command {list(step.argv)} exited with {result.returncode}"
-                    )
+        run_setup(self, setup)
         return self.observe()
 
     def step(self, action: SandboxAction, *, settle_s: float = 1.0) -> Observation:
         """Validate the action, follow the scripted transition if any, and observe."""
         t0 = time.monotonic()
         self._check()
-        action = validate(action, self._size)
+        action = validate(action, self._screen)
         if not self._app_running:
             raise errors.AppCrashed("fake application is not running; reset it to continue", -9)
         self.actions.append(action)

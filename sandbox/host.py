@@ -91,21 +91,6 @@ class HostScreen(Sandbox):
         hello, _ = self._channel.request("hello")
         self._screen = (int(hello["screen"][0]), int(hello["screen"][1]))
 
-    @property
-    def screen_size(self) -> tuple[int, int]:
-        """Return the display's size."""
-        return self._screen
-
-    @property
-    def profile(self) -> AppProfile | None:
-        """Return the profile last launched."""
-        return self._profile
-
-    @property
-    def closed(self) -> bool:
-        """Return whether close() was called."""
-        return self._closed
-
     def _request(
         self, op: str, args: dict[str, Any] | None = None, blob: bytes = b"", timeout_s: float | None = None
     ) -> tuple[dict[str, Any], bytes]:

@@ -14,9 +14,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sandbox.errors import ProfileError
+from sandbox.errors import GuestError, ProfileError
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 NetworkPolicy = Literal["none", "loopback", "full"]
@@ -71,6 +71,28 @@ class AppProfile:
         return env
 
 
+# -- setup steps: the one vocabulary of what is done to a fresh sandbox ----------------------
+# Task files (``cua.tasks.spec``) parse into these same types, and every backend's ``reset`` and
+# the task runner (steps after the launch) execute them through ``apply``/``run_setup``.
+class _CommandResult(Protocol):
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def returncode(self) -> int: ...
+    @property
+    def stderr(self) -> bytes: ...
+
+
+class SetupTarget(Protocol):
+    """What setup steps need of a sandbox (every ``sandbox.base.Sandbox`` is one)."""
+
+    def write_file(self, path: str, content: bytes, mode: int = 0o644) -> None:
+        """Write a file inside the sandbox."""
+
+    def exec(self, argv: Sequence[str], *, timeout_s: float = 30.0) -> _CommandResult:
+        """Run a command inside the sandbox."""
+
+
 @dataclass(frozen=True)
 class WriteFile:
     """Write ``content`` to ``path`` inside the sandbox (relative paths are under HOME)."""
@@ -79,13 +101,26 @@ class WriteFile:
     content: bytes
     mode: int = 0o644
 
+    def apply(self, sandbox: SetupTarget, where: str = "") -> None:
+        """Write the file into ``sandbox`` (``where`` prefixes error messages, as for every step)."""
+        sandbox.write_file(self.path, self.content, self.mode)
+
 
 @dataclass(frozen=True)
 class RunCommand:
-    """Run ``argv`` inside the sandbox before the application starts; fail the reset if it fails."""
+    """Run ``argv`` inside the sandbox; a failing command fails the setup (GuestError)."""
 
     argv: tuple[str, ...]
     timeout_s: float = 30.0
+
+    def apply(self, sandbox: SetupTarget, where: str = "") -> None:
+        """Run the command in ``sandbox``; GuestError (``where`` first) with stderr's tail if it fails."""
+        result = sandbox.exec(list(self.argv), timeout_s=self.timeout_s)
+        if not result.ok:
+            raise GuestError(
+                f"{where}setup command {list(self.argv)} exited with {result.returncode}: "
+                f"{result.stderr.decode(errors='replace')[-300:]}"
+            )
 
 
 SetupStep = WriteFile | RunCommand
@@ -250,3 +285,12 @@ def as_setup(steps: Sequence[SetupStep]) -> tuple[SetupStep, ...]:
         if not isinstance(step, WriteFile | RunCommand):
             raise ProfileError(f"not a setup step: {step!r}; use WriteFile or RunCommand")
     return tuple(steps)
+
+
+def run_setup(sandbox: SetupTarget, steps: Sequence[SetupStep], where: str = "") -> None:
+    """Apply ``steps`` to ``sandbox`` in order (checked first: ProfileError for a non-step).
+
+    ``where`` starts every error message (e.g. ``"task mousepad.save/0: "``).
+    """
+    for step in as_setup(steps):
+        step.apply(sandbox, where)

@@ -40,7 +40,7 @@ from sandbox.channel import GuestChannel
 from sandbox.cleanup import remove_tree
 from sandbox.guest_files import home_archive, prepare_guest_folder
 from sandbox.process import kill_group, spawn
-from sandbox.profile import AppProfile, RunCommand, SetupStep, WriteFile, as_setup, find_profile
+from sandbox.profile import AppProfile, SetupStep, as_setup, find_profile, run_setup
 
 TEMPLATES = Path(__file__).parent / "profiles" / "templates"
 DEFAULT_GUEST_PREFIX = "/opt/cua-guest"
@@ -136,21 +136,6 @@ class XvfbSandbox(Sandbox):
         self.last_reset_timings: dict[str, float] = {}
 
     # -- properties -----------------------------------------------------------------------
-    @property
-    def screen_size(self) -> tuple[int, int]:
-        """Return (width, height) of the display."""
-        return self._screen
-
-    @property
-    def profile(self) -> AppProfile | None:
-        """Return the profile of the last reset."""
-        return self._profile
-
-    @property
-    def closed(self) -> bool:
-        """Return whether close() was called."""
-        return self._closed
-
     @property
     def x_socket(self) -> Path:
         """Return the host path of the display's socket (bind it as /tmp/.X11-unix/X0, DISPLAY=:0)."""
@@ -463,16 +448,7 @@ class XvfbSandbox(Sandbox):
         timings["restore_ms"] = (time.monotonic() - t1) * 1000
         self._profile = prof
         t2 = time.monotonic()
-        for step in steps:
-            if isinstance(step, WriteFile):
-                self.write_file(step.path, step.content, step.mode)
-            elif isinstance(step, RunCommand):
-                result = self.exec(step.argv, timeout_s=step.timeout_s)
-                if not result.ok:
-                    raise errors.GuestError(
-                        f"setup command {list(step.argv)} exited with {result.returncode}: "
-                        f"{result.stderr.decode(errors='replace')[-300:]}"
-                    )
+        run_setup(self, steps)
         timings["setup_ms"] = (time.monotonic() - t2) * 1000
         env = prof.launch_env()
         env.setdefault("LANG", prof.locale)

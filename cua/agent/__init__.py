@@ -1,10 +1,11 @@
 """The agent: the step loop, its control from other threads, and the safety guard.
 
-``loop`` runs episodes, ``control`` pauses, resumes and cancels them, ``safety`` stops dangerous
-actions. ``cua.locators`` stays a leaf module: the tasks and the memory use it too.
+``loop`` runs episodes (``Agent.steps()`` yields each recorded step), ``control`` pauses, resumes,
+cancels and takes them over and carries the agent's questions to a person, ``safety`` stops
+dangerous actions. ``cua.locators`` stays a leaf module: the tasks and the memory use it too.
 """
 
-from cua.agent.control import AgentControl
+from cua.agent.control import AgentControl, Answerer, Question
 from cua.agent.loop import (
     Agent,
     AgentConfig,
@@ -14,6 +15,7 @@ from cua.agent.loop import (
     MemoryHook,
     NoMemory,
     StepEvent,
+    drive,
     policy_input,
     resolve_secrets,
 )
@@ -23,6 +25,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "AgentControl",
+    "Answerer",
     "AskUser",
     "EpisodeResult",
     "EpisodicMemory",
@@ -30,8 +33,10 @@ __all__ = [
     "GuardVerdict",
     "MemoryHook",
     "NoMemory",
+    "Question",
     "SafetyGuard",
     "StepEvent",
+    "drive",
     "policy_input",
     "resolve_secrets",
 ]

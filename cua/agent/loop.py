@@ -1,34 +1,58 @@
 """The step loop: observe → memory → policy → parse → safety → act → record, until an end.
 
-One episode runs one instruction on one sandbox that has already been reset. Every step is
+One episode runs one instruction on one sandbox that has already been reset. ``Agent.steps()``
+is the loop as a generator: it yields each step's ``StepEvent`` once the step is recorded, and
+returns the ``EpisodeResult``; ``Agent.run()`` drives it and calls ``on_step``. Every step is
 recorded durably before the next action; the run ends as ``success`` (the agent said done; a
 verdict later says whether it really is), ``failure`` (it gave up, ran out of steps, looped or
 kept writing unparsable output), ``needs_user``, ``cancelled`` or ``error`` (the sandbox, the
-model or the disk failed), and the run summary says which and why. Pause, resume and cancel
-work from any thread; events are plain Python callbacks that the UI adapts into Qt signals.
+model, the disk, a memory hook or an event callback failed), and the run summary says which and
+why. Whatever is raised inside, the run is finished with a status (a ``finally``), and its
+completed steps stay. Pause, resume, cancel, take-over and questions go through the
+``AgentControl`` (``cua.agent.control``) from any thread.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from PIL import Image
 
 from cua import actions as act
-from cua.agent.control import AgentControl
+from cua.agent.control import AgentControl, QuestionKind
 from cua.agent.safety import GuardVerdict, SafetyGuard
-from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError
+from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError, UsageError
 from cua.formats import OutputFormat, ParseError, get_format
 from cua.locators import locate_point
-from cua.policy import HistoryItem, Policy, PolicyInput, Recall, SettlingPolicy
-from cua.store import Provenance, RunInfo, RunStatus, StepRecord, StoreError, TrajectoryStore
+from cua.policy import (
+    HistoryItem,
+    Policy,
+    PolicyInput,
+    PolicyOutput,
+    Recall,
+    SettlingPolicy,
+    instruction_problem,
+)
+from cua.store import (
+    Actor,
+    Provenance,
+    RunInfo,
+    RunSource,
+    RunStatus,
+    StepRecord,
+    StoreError,
+    TrajectoryStore,
+)
 from sandbox.actions import TypeText as _SandboxTypeText
 from sandbox.base import Observation, Sandbox
+
+log = logging.getLogger(__name__)
 
 SECRET = re.compile(r"\{\{secret:([A-Za-z_][A-Za-z0-9_]*)\}\}")
 
@@ -98,6 +122,8 @@ class StepEvent:
     feedback: str | None
     observation: Observation
     timings: Mapping[str, float]
+    actor: Actor = Actor.AGENT
+    """Who took the step: the agent, or a person during a take-over (``index`` counts agent steps)."""
 
 
 @dataclass
@@ -111,6 +137,8 @@ class EpisodeResult:
     answer: str | None = None
     final: Observation | None = None
     step_timings: list[dict[str, float]] = field(default_factory=list)
+    person_steps: int = 0
+    """Steps a person took during take-overs (not counted in ``steps``)."""
 
 
 def policy_input(
@@ -151,6 +179,54 @@ def resolve_secrets(text: str, secrets: Mapping[str, str]) -> str:
     return SECRET.sub(value, text)
 
 
+E = TypeVar("E")
+R = TypeVar("R")
+
+
+def drive(steps: Generator[E, None, R], on_event: Callable[[E], None] | None = None) -> R:
+    """Run a step generator to its end, calling ``on_event`` with each event; return its result.
+
+    An exception from ``on_event`` is thrown into the generator at the step it came from, so the
+    episode ends (as ``error``, or ``cancelled`` for Ctrl-C) with its record finished.
+    """
+    try:
+        event = next(steps)
+        while True:
+            try:
+                if on_event is not None:
+                    on_event(event)
+            except BaseException as exc:  # handed to the generator, which ends the run
+                event = steps.throw(exc)
+            else:
+                event = next(steps)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
+class _Stop(Exception):
+    """Ends the episode with a status (raised inside a step, caught by the loop)."""
+
+    def __init__(self, status: RunStatus, summary: str) -> None:
+        super().__init__(summary)
+        self.status, self.summary = status, summary
+
+
+@dataclass
+class _State:
+    """What the loop carries from one step to the next."""
+
+    obs: Observation
+    history: list[HistoryItem] = field(default_factory=list)
+    feedback: str | None = None
+    parse_errors: int = 0
+    repeats: int = 0
+    last_actions: tuple[act.Action, ...] | None = None
+    answer: str | None = None
+    phase: str = "start"
+    """What the loop is doing (names the culprit when something unexpected is raised)."""
+
+
 class Agent:
     """Runs episodes of one policy on one sandbox, recording them in a store."""
 
@@ -166,8 +242,13 @@ class Agent:
         ask_user: AskUser | None = None,
         on_step: Callable[[StepEvent], None] | None = None,
         output_format: OutputFormat | None = None,
+        control: AgentControl | None = None,
     ) -> None:
-        """Wire a policy to a sandbox; ``ask_user`` makes the run interactive (else batch)."""
+        """Wire a policy to a sandbox.
+
+        Questions go to ``ask_user`` when given (the terminal), else to ``control`` (an interactive
+        control waits for ``answer()`` from another thread); with neither the run is batch.
+        """
         self.policy = policy
         self.sandbox = sandbox
         self.store = store
@@ -179,7 +260,11 @@ class Agent:
         # A model backend binds its format to the resize settings of its checkpoint; parse with that.
         bound = getattr(policy, "output_format", None)
         self.format = output_format or (bound if bound is not None else get_format(policy.format_name))
-        self.control = AgentControl()
+        self.control = control or AgentControl()
+        if ask_user is not None:
+            self.control.answerer = ask_user
+        self.run_id: str | None = None
+        """The recorded run of the current (or last) episode."""
 
     def provenance(self, seed: int | None = None) -> Provenance:
         """Describe the policy for the run record (never an API key)."""
@@ -221,120 +306,258 @@ class Agent:
         secrets: Mapping[str, str] | None = None,
         seed: int | None = None,
         extra: Mapping[str, Any] | None = None,
+        source: RunSource = RunSource.RUN,
     ) -> EpisodeResult:
         """Run one episode from ``first`` (the observation after reset) until it ends."""
+        steps = self.steps(
+            instruction, first, app=app, task_id=task_id, task_hash=task_hash, secrets=secrets, seed=seed,
+            extra=extra, source=source,
+        )  # fmt: skip
+        return drive(steps, self.on_step)
+
+    def steps(
+        self,
+        instruction: str,
+        first: Observation,
+        *,
+        app: str,
+        task_id: str | None = None,
+        task_hash: str | None = None,
+        secrets: Mapping[str, str] | None = None,
+        seed: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+        source: RunSource = RunSource.RUN,
+    ) -> Generator[StepEvent, None, EpisodeResult]:
+        """Run one episode, yielding each step's event once it is recorded; return the result.
+
+        UsageError for an instruction that cannot be one (nothing is recorded then). Closing the
+        generator early ends the run as ``cancelled``; an exception thrown into it (``drive`` throws
+        the event callback's) or raised by any part of a step ends it as ``error``.
+        """
+        problem = instruction_problem(instruction)
+        if problem is not None:
+            raise UsageError(problem)
         secrets = dict(secrets or {})
         run_id = None
         if self.store is not None:
-            run_id = self.store.start_run(
-                RunInfo(instruction, app, self.provenance(seed), task_id, task_hash, dict(extra or {})),
-                secrets=secrets,
+            info = RunInfo(
+                instruction, app, self.provenance(seed), task_id, task_hash, dict(extra or {}), source=source
             )
-        self.guard.reset()
-        if isinstance(self.memory, EpisodicMemory):
-            self.memory.begin_episode(run_id)
-        result = self._loop(instruction, first, run_id, secrets)
-        if self.store is not None and run_id is not None:
-            try:
-                self.store.finish_run(
-                    run_id, result.status, result.summary, final_screenshot=_image(result.final)
-                )
-            except StoreError as exc:
-                result.summary += f" (finishing the record failed: {exc})"
+            run_id = self.store.start_run(info, secrets=secrets)
+        self.run_id = run_id
+        state = _State(first)
+        result = EpisodeResult(run_id, RunStatus.FAILURE, "", 0, final=first)
+        try:
+            self.guard.reset()
+            if isinstance(self.memory, EpisodicMemory):
+                state.phase = "memory hook"
+                self.memory.begin_episode(run_id)
+            yield from self._loop(instruction, state, result, secrets)
+        except GeneratorExit:
+            self._end(result, RunStatus.CANCELLED, "stopped: the caller closed the episode")
+            raise
+        except KeyboardInterrupt:
+            self._end(result, RunStatus.CANCELLED, "interrupted (Ctrl-C)")
+            raise
+        except Exception as exc:
+            log.exception("episode %s: the %s failed", run_id, state.phase)
+            self._end(result, RunStatus.ERROR, f"the {state.phase} failed: {type(exc).__name__}: {exc}")
+        finally:
+            result.final = state.obs
+            self._finish(result)
         return result
 
     # -- the loop -------------------------------------------------------------------------------
     def _loop(
-        self, instruction: str, obs: Observation, run_id: str | None, secrets: Mapping[str, str]
-    ) -> EpisodeResult:
-        cfg = self.config
-        history: list[HistoryItem] = []
-        feedback: str | None = None
-        parse_errors = 0
-        repeats = 0
-        last_actions: tuple[act.Action, ...] | None = None
-        result = EpisodeResult(run_id, RunStatus.FAILURE, "", 0, final=obs)
-        for index in range(cfg.max_steps):
-            self.control.wait_while_paused()
+        self, instruction: str, st: _State, result: EpisodeResult, secrets: Mapping[str, str]
+    ) -> Generator[StepEvent, None, None]:
+        for index in range(self.config.max_steps):
+            yield from self._person_turns(st, result, secrets)
             if self.control.cancelled:
-                return self._end(result, RunStatus.CANCELLED, "cancelled by the user", index)
-            t_step = time.monotonic()
-            timings: dict[str, float] = {}
-            seen = obs
-            memory = self.memory.retrieve(instruction, obs, history)
-            t0 = time.monotonic()
+                self._end(result, RunStatus.CANCELLED, "cancelled by the user")
+                return
             try:
-                out = self.policy.act(
-                    policy_input(instruction, obs, history, cfg.history_screenshots, feedback, memory, index)
-                )
-            except PolicyError as exc:
-                return self._end(result, RunStatus.ERROR, f"the model failed: {exc}", index)
-            timings["policy"] = (time.monotonic() - t0) * 1000
-            t0 = time.monotonic()
-            thought, parsed, parse_error = out.text, list(out.actions or []), None
-            if out.actions is None:
-                try:
-                    p = self.format.parse(out.text, obs.size, obs.size, pointer=obs.cursor)
-                    thought, parsed = p.thought, list(p.actions)
-                except ParseError as exc:
-                    parse_error = exc.feedback
-            timings["parse"] = (time.monotonic() - t0) * 1000
-            feedback = None
-            hit = None
-            answer = None
-            end: tuple[RunStatus, str] | None = None
-            if parse_error is not None:
-                parse_errors += 1
-                feedback = f"Your last output could not be parsed: {parse_error}"
-                if parse_errors >= cfg.max_parse_errors:
-                    end = (
-                        RunStatus.FAILURE,
-                        f"{parse_errors} unparsable outputs in a row; last: {parse_error}",
-                    )
-            else:
-                parse_errors = 0
-                try:
-                    obs, hit, answer, end, feedback = self._act(parsed, obs, secrets, timings)
-                    if end is None and isinstance(self.policy, SettlingPolicy):
-                        t0 = time.monotonic()
-                        if self.policy.settle():  # the policy waited: look again
-                            obs = replace(self.sandbox.observe(), changed=obs.changed)
-                        timings["policy_settle"] = (time.monotonic() - t0) * 1000
-                except PolicyError as exc:
-                    end = (RunStatus.ERROR, f"the model failed: {exc}")
-                except SandboxCrashed as exc:
-                    end = (RunStatus.ERROR, f"the sandbox failed: {exc}")
-                except (SandboxError, CuaError) as exc:
-                    feedback = f"That action was refused: {exc}"
-            if end is None and parse_error is None:
-                key = tuple(parsed)
-                repeats = repeats + 1 if key == last_actions and not obs.changed else 0
-                last_actions = key
-                if repeats + 1 >= 2 * cfg.loop_limit:
-                    end = (RunStatus.FAILURE, f"stopped after repeating {_short(parsed)} without effect")
-                elif repeats + 1 >= cfg.loop_limit:
-                    feedback = (
-                        f"You repeated {_short(parsed)} {repeats + 1} times and the screen did not change. "
-                        "Try something different."
-                    )
-            timings["step"] = (time.monotonic() - t_step) * 1000
-            try:
-                self._record(run_id, seen, thought, out.text, parsed, parse_error, hit, timings)
-            except StoreError as exc:
-                return self._end(result, RunStatus.ERROR, f"recording the step failed: {exc}", index)
-            result.step_timings.append(timings)
-            history.append(HistoryItem(out.text, seen.screenshot, feedback))
-            if self.on_step is not None:
-                self.on_step(
-                    StepEvent(index, thought, tuple(parsed), out.text, parse_error, feedback, obs, timings)
-                )
-            result.final = obs
-            if answer is not None:
-                result.answer = answer
+                event, end = self._agent_step(instruction, st, index, result.run_id, secrets)
+            except _Stop as stop:
+                self._end(result, stop.status, stop.summary)
+                return
+            result.steps = index + 1
+            result.step_timings.append(event.timings)  # type: ignore[arg-type]
+            result.final = st.obs
+            result.answer = st.answer
+            st.phase = "step callback"
+            yield event
             if end is not None:
-                return self._end(result, end[0], end[1], index + 1)
-        return self._end(result, RunStatus.FAILURE, f"step budget of {cfg.max_steps} spent", cfg.max_steps)
+                self._end(result, *end)
+                return
+        self._end(result, RunStatus.FAILURE, f"step budget of {self.config.max_steps} spent")
 
+    def _agent_step(
+        self, instruction: str, st: _State, index: int, run_id: str | None, secrets: Mapping[str, str]
+    ) -> tuple[StepEvent, tuple[RunStatus, str] | None]:
+        """One step of the agent: policy, parse, act, loop detection, record."""
+        t_step = time.monotonic()
+        timings: dict[str, float] = {}
+        seen = st.obs
+        out = self._decide(instruction, st, index, timings)
+        thought, parsed, parse_error = self._parse(out.text, out.actions, seen, timings)
+        feedback: str | None = None
+        hit: dict[str, Any] | None = None
+        end: tuple[RunStatus, str] | None = None
+        if parse_error is not None:
+            st.parse_errors += 1
+            feedback = f"Your last output could not be parsed: {parse_error}"
+            if st.parse_errors >= self.config.max_parse_errors:
+                end = (
+                    RunStatus.FAILURE,
+                    f"{st.parse_errors} unparsable outputs in a row; last: {parse_error}",
+                )
+        else:
+            st.parse_errors = 0
+            hit, end, feedback = self._act_step(parsed, st, secrets, timings)
+            if end is None:
+                end, feedback = self._detect_loop(parsed, st, feedback)
+        timings["step"] = (time.monotonic() - t_step) * 1000
+        st.phase = "store"
+        try:
+            self._record(run_id, seen, thought, out.text, parsed, parse_error, hit, timings)
+        except StoreError as exc:
+            raise _Stop(RunStatus.ERROR, f"recording the step failed: {exc}") from exc
+        st.history.append(HistoryItem(out.text, seen.screenshot, feedback))
+        st.feedback = feedback
+        event = StepEvent(index, thought, tuple(parsed), out.text, parse_error, feedback, st.obs, timings)
+        return event, end
+
+    def _decide(self, instruction: str, st: _State, index: int, timings: dict[str, float]) -> PolicyOutput:
+        """Retrieve experience and ask the policy; _Stop when the model fails."""
+        st.phase = "memory hook"
+        memory = self.memory.retrieve(instruction, st.obs, st.history)
+        st.phase = "policy"
+        cfg = self.config
+        t0 = time.monotonic()
+        inp = policy_input(
+            instruction, st.obs, st.history, cfg.history_screenshots, st.feedback, memory, index
+        )
+        try:
+            out = self.policy.act(inp)
+        except PolicyError as exc:
+            raise _Stop(RunStatus.ERROR, f"the model failed: {exc}") from exc
+        timings["policy"] = (time.monotonic() - t0) * 1000
+        return out
+
+    def _parse(
+        self,
+        text: str,
+        typed: Sequence[act.Action] | None,
+        obs: Observation,
+        timings: dict[str, float],
+    ) -> tuple[str, list[act.Action], str | None]:
+        """Return (thought, actions, parse error): typed actions pass, text goes through the format."""
+        t0 = time.monotonic()
+        thought, parsed, parse_error = text, list(typed or []), None
+        if typed is None:
+            try:
+                p = self.format.parse(text, obs.size, obs.size, pointer=obs.cursor)
+                thought, parsed = p.thought, list(p.actions)
+            except ParseError as exc:
+                parse_error = exc.feedback
+        timings["parse"] = (time.monotonic() - t0) * 1000
+        return thought, parsed, parse_error
+
+    def _act_step(
+        self, parsed: Sequence[act.Action], st: _State, secrets: Mapping[str, str], timings: dict[str, float]
+    ) -> tuple[dict[str, Any] | None, tuple[RunStatus, str] | None, str | None]:
+        """Act, and let a settling policy wait; return (hit, end, feedback)."""
+        st.phase = "sandbox"
+        hit: dict[str, Any] | None = None
+        try:
+            st.obs, hit, answer, end, feedback = self._act(parsed, st.obs, secrets, timings)
+            if answer is not None:
+                st.answer = answer
+            if end is None and isinstance(self.policy, SettlingPolicy):
+                t0 = time.monotonic()
+                if self.policy.settle():  # the policy waited: look again
+                    st.obs = replace(self.sandbox.observe(), changed=st.obs.changed)
+                timings["policy_settle"] = (time.monotonic() - t0) * 1000
+        except PolicyError as exc:
+            return hit, (RunStatus.ERROR, f"the model failed: {exc}"), None
+        except SandboxCrashed as exc:
+            return hit, (RunStatus.ERROR, f"the sandbox failed: {exc}"), None
+        except (SandboxError, CuaError) as exc:
+            return hit, None, f"That action was refused: {exc}"
+        return hit, end, feedback
+
+    def _detect_loop(
+        self, parsed: Sequence[act.Action], st: _State, feedback: str | None
+    ) -> tuple[tuple[RunStatus, str] | None, str | None]:
+        """Count repeats of the same actions without a screen change: feedback, then the end."""
+        key = tuple(parsed)
+        st.repeats = st.repeats + 1 if key == st.last_actions and not st.obs.changed else 0
+        st.last_actions = key
+        limit = self.config.loop_limit
+        if st.repeats + 1 >= 2 * limit:
+            return (RunStatus.FAILURE, f"stopped after repeating {_short(parsed)} without effect"), feedback
+        if st.repeats + 1 >= limit:
+            return None, (
+                f"You repeated {_short(parsed)} {st.repeats + 1} times and the screen did not change. "
+                "Try something different."
+            )
+        return None, feedback
+
+    # -- take-over ------------------------------------------------------------------------------
+    def _person_turns(
+        self, st: _State, result: EpisodeResult, secrets: Mapping[str, str]
+    ) -> Generator[StepEvent, None, None]:
+        """Wait while paused; while a person has taken over, run and record their actions."""
+        st.phase = "control"
+        done: list[act.Action] = []
+        while True:
+            self.control.wait_while_paused()
+            if self.control.cancelled or not self.control.taken_over:
+                break
+            while (action := self.control.next_person_step()) is not None:
+                event = self._person_step(action, st, result, secrets)
+                done.append(action)
+                st.phase = "step callback"
+                yield event
+                st.phase = "control"
+        if done:
+            st.feedback = (
+                f"A person took over and did {len(done)} action(s): {_short(done)}. "
+                "Continue the task from the current screen."
+            )
+            st.last_actions, st.repeats = None, 0
+
+    def _person_step(
+        self, action: act.Action, st: _State, result: EpisodeResult, secrets: Mapping[str, str]
+    ) -> StepEvent:
+        """Run one action of a person on the sandbox and record it (``actor=person``)."""
+        st.phase = "person step"
+        t0 = time.monotonic()
+        timings: dict[str, float] = {}
+        seen = st.obs
+        hit: dict[str, Any] | None = None
+        feedback = None
+        try:
+            hit = self._locate(action, timings)
+            st.obs = self._send(action, st.obs, secrets, timings)
+        except SandboxCrashed:
+            raise
+        except (SandboxError, CuaError) as exc:
+            feedback = f"That action was refused: {exc}"
+        timings["step"] = (time.monotonic() - t0) * 1000
+        st.phase = "store"
+        if self.store is not None and result.run_id is not None:
+            record = StepRecord(
+                None, None, act.to_json(action), feedback, hit, dict(timings), seen.window_title,
+                actor=Actor.PERSON,
+            )  # fmt: skip
+            self.store.add_step(result.run_id, record, seen.screenshot)
+        result.person_steps += 1
+        result.final = st.obs
+        return StepEvent(result.steps, "", (action,), "", None, feedback, st.obs, timings, actor=Actor.PERSON)
+
+    # -- acting ---------------------------------------------------------------------------------
     def _act(
         self,
         parsed: Sequence[act.Action],
@@ -357,37 +580,45 @@ class Agent:
             if isinstance(action, act.Fail):
                 return obs, hit, None, (RunStatus.FAILURE, f"the agent gave up: {action.reason}"), None
             if isinstance(action, act.CallUser):
-                answer = self._ask(action.question or "The agent needs help.")
+                answer = self._ask(action.question or "The agent needs help.", "call_user")
                 if answer is None:
                     return obs, hit, None, (RunStatus.NEEDS_USER, f"asked the user: {action.question}"), None
                 return obs, hit, None, None, f"The user answered: {answer}"
             verdict = self._guard(action, obs)
             if verdict is not None:
-                answer = self._ask(verdict.question())
+                answer = self._ask(verdict.question(), "safety")
                 if answer is None or answer.strip().lower() not in ("y", "yes", "allow", "ok"):
                     end = (RunStatus.NEEDS_USER, f"stopped by the safety guard: {verdict.reason}")
                     if answer is None:
                         return obs, hit, None, end, None
                     return obs, hit, None, None, "The user did not allow that command; do something else."
                 self.guard.allowed(verdict)
-            if (
-                self.config.record_hits
-                and hit is None
-                and isinstance(action, act.Click | act.Drag | act.Scroll)
-            ):
-                t0 = time.monotonic()
-                tree = self.sandbox.observe(a11y=True).a11y
-                hit = locate_point(tree, action.x, action.y).to_json()
-                timings["locate"] = (time.monotonic() - t0) * 1000
-            for low in act.to_sandbox(action):
-                if isinstance(low, _SandboxTypeText) and SECRET.search(low.text):
-                    low = _SandboxTypeText(resolve_secrets(low.text, secrets))
-                obs = self.sandbox.step(low, settle_s=self.config.settle_s)
-                for k in ("action", "settle", "total"):
-                    timings[f"sandbox_{k}"] = timings.get(f"sandbox_{k}", 0.0) + float(
-                        obs.timings.get(k, 0.0)
-                    )
+            if hit is None:
+                hit = self._locate(action, timings)
+            obs = self._send(action, obs, secrets, timings)
         return obs, hit, None, None, feedback
+
+    def _locate(self, action: act.Action, timings: dict[str, float]) -> dict[str, Any] | None:
+        """Return a locator of what a pointer action hits (None for other actions, or when off)."""
+        if not self.config.record_hits or not isinstance(action, act.Click | act.Drag | act.Scroll):
+            return None
+        t0 = time.monotonic()
+        tree = self.sandbox.observe(a11y=True).a11y
+        hit = locate_point(tree, action.x, action.y).to_json()
+        timings["locate"] = (time.monotonic() - t0) * 1000
+        return hit
+
+    def _send(
+        self, action: act.Action, obs: Observation, secrets: Mapping[str, str], timings: dict[str, float]
+    ) -> Observation:
+        """Send one action to the sandbox (secrets resolved only here); return the new observation."""
+        for low in act.to_sandbox(action):
+            if isinstance(low, _SandboxTypeText) and SECRET.search(low.text):
+                low = _SandboxTypeText(resolve_secrets(low.text, secrets))
+            obs = self.sandbox.step(low, settle_s=self.config.settle_s)
+            for k in ("action", "settle", "total"):
+                timings[f"sandbox_{k}"] = timings.get(f"sandbox_{k}", 0.0) + float(obs.timings.get(k, 0.0))
+        return obs
 
     def _guard(self, action: act.Action, obs: Observation) -> GuardVerdict | None:
         if obs.a11y is None and self.guard.wants_a11y(action):
@@ -399,11 +630,10 @@ class Agent:
                 pass  # judge by the window title alone
         return self.guard.check(action, obs)
 
-    def _ask(self, question: str) -> str | None:
-        if self.ask_user is None:
-            return None
-        return self.ask_user(question, self.config.call_user_timeout_s)
+    def _ask(self, question: str, kind: QuestionKind) -> str | None:
+        return self.control.ask(question, self.config.call_user_timeout_s, kind)
 
+    # -- recording ------------------------------------------------------------------------------
     def _record(
         self,
         run_id: str | None,
@@ -430,9 +660,19 @@ class Agent:
         )
         timings["store"] = (time.monotonic() - t0) * 1000
 
-    def _end(self, result: EpisodeResult, status: RunStatus, summary: str, steps: int) -> EpisodeResult:
-        result.status, result.summary, result.steps = status, summary, steps
-        return result
+    def _end(self, result: EpisodeResult, status: RunStatus, summary: str) -> None:
+        result.status, result.summary = status, summary
+
+    def _finish(self, result: EpisodeResult) -> None:
+        """Write the run's end to the store (a failure to do so is said in the summary)."""
+        if self.store is None or result.run_id is None:
+            return
+        try:
+            self.store.finish_run(
+                result.run_id, result.status, result.summary, final_screenshot=_image(result.final)
+            )
+        except StoreError as exc:
+            result.summary += f" (finishing the record failed: {exc})"
 
 
 def _short(actions: Sequence[act.Action]) -> str:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cua.cli.options import (
+    ApiKeyEnv,
+    AsJson,
+    DataDir,
+    Endpoint,
+    FormatName,
+    Model,
+    ModelName,
+    ModelOptions,
+    Parallel,
+)
 from cua.critic.critic import overrule
 from cua.critic.judge import ModelJudge
 from cua.errors import UsageError
 from cua.eval.judge import RunJudgement, evaluate_judge, record_runs, record_tasks
-from cua.models.registry import DEFAULT_FORMAT, make_policy
+from cua.models.registry import DEFAULT_FORMAT
 from cua.policies.scripted import ScriptedPolicy
 from cua.store import TrajectoryStore
 
@@ -21,10 +31,6 @@ critic_app = typer.Typer(
 )
 
 JUDGES = ("heuristic", "scripted", "model")
-
-DataDir = Annotated[
-    Path | None, typer.Option(help="Store location (default: $CUA_DATA_DIR or the platform data dir).")
-]
 
 
 def _record(store: TrajectoryStore, count: int, parallel: int, quiet: bool) -> None:
@@ -45,7 +51,7 @@ def _record(store: TrajectoryStore, count: int, parallel: int, quiet: bool) -> N
 @critic_app.command("record")
 def record_command(
     tasks: Annotated[int, typer.Option(help="How many built-in tasks (apps interleaved, no slow apps).")] = 5,
-    parallel: Annotated[int, typer.Option(help="Sandboxes running at once.")] = 2,
+    parallel: Parallel = 2,
     data_dir: DataDir = None,
 ) -> None:
     """Record oracle, noop and random episodes of N fixed built-in tasks, scored by their validators."""
@@ -61,32 +67,40 @@ def eval_command(
     record: Annotated[
         int | None, typer.Option(help="First record oracle/noop/random episodes of this many tasks.")
     ] = None,
-    parallel: Annotated[int, typer.Option(help="--record: sandboxes running at once.")] = 2,
+    parallel: Parallel = 2,
     answer: Annotated[
         str, typer.Option(help="--judge scripted: the fixed answer the scripted judge gives.")
     ] = "VERDICT: success",
-    model: Annotated[Path | None, typer.Option(help="--judge model: local checkpoint directory.")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="--judge model: OpenAI-compatible base URL.")] = None,
-    model_name: Annotated[str | None, typer.Option(help="--judge model: model id at --endpoint.")] = None,
-    api_key_env: Annotated[
-        str | None, typer.Option(help="Environment variable with the endpoint's key.")
-    ] = None,
-    format_name: Annotated[str, typer.Option("--format", help="The model's output format.")] = DEFAULT_FORMAT,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    model: Model = None,
+    endpoint: Endpoint = None,
+    model_name: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    format_name: FormatName = DEFAULT_FORMAT,
+    as_json: AsJson = False,
     verbose: Annotated[bool, typer.Option(help="Print each run's pair as it is judged.")] = False,
 ) -> None:
-    """Measure a judge against the validators: coverage, confusion matrix, accuracy, Cohen's kappa."""
+    """Measure a judge against the validators: coverage, confusion matrix, accuracy, Cohen's kappa.
+
+    --judge model takes the model options (--model DIR, or --endpoint URL --model-name NAME).
+    """
     if judge not in JUDGES:
         raise UsageError(f"unknown --judge {judge!r}; choose one of {', '.join(JUDGES)}")
-    if judge != "model" and (model is not None or endpoint is not None):
+    model_options = ModelOptions.of(
+        model=model,
+        endpoint=endpoint,
+        model_name=model_name,
+        api_key_env=api_key_env,
+        format_name=format_name,
+    )
+    if judge != "model" and model_options.given:
         raise UsageError("--model and --endpoint go with --judge model")
     model_judge: ModelJudge | None = None
     if judge == "scripted":
         model_judge = ModelJudge(ScriptedPolicy([answer], then="repeat", name="scripted-judge"))
     elif judge == "model":
-        if model is None and endpoint is None:
+        if not model_options.given:
             raise UsageError("--judge model needs --model DIR or --endpoint URL --model-name NAME")
-        model_judge = ModelJudge(make_policy(model, endpoint, model_name, format_name, api_key_env))
+        model_judge = ModelJudge(model_options.make_policy())
 
     def show(row: RunJudgement) -> None:
         if verbose and not as_json:

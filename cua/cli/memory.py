@@ -1,38 +1,33 @@
 """``cua memory ...``: admit verified runs into experience memory, list, show, query and forget items.
 
-The index lives beside the trajectory store: ``<data dir>/memory/memory.sqlite``.
+The index lives beside the trajectory store: ``<data dir>/memory/memory.sqlite``. The commands
+that run episodes (``cua run``, ``cua eval``) open it for ``--memory`` with
+:func:`cua.memory.session.memory_hooks` (a context manager that closes the index) or
+:func:`~cua.memory.session.open_memory` (the caller closes what it returns); both are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from cua.errors import CuaError, UsageError
+from cua.cli.options import AppFilter, DataDir, Encoder, KeyScreens, MemoryMode
+from cua.errors import UsageError
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
+from cua.memory.session import MemoryFactory, memory_hooks, open_memory
 from cua.store import TrajectoryStore, resolve_data_dir
 
 memory_app = typer.Typer(
     help="Experience memory: admit verified runs, inspect and forget items.", no_args_is_help=True
 )
 
-DataDir = Annotated[
-    Path | None, typer.Option(help="Data location (default: $CUA_DATA_DIR or the platform data dir).")
-]
-
-
-Encoder = Annotated[
-    str,
-    typer.Option(
-        help="Text encoder: static (distilled token vectors, about 0.1 ms a query) or minilm (the full"
-        " model, about 13 ms). Switching re-embeds the stored items."
-    ),
-]
+# Kept importable from here for the commands that imported them before cua.cli.options and
+# cua.memory.session existed.
+__all__ = ["KeyScreens", "MemoryFactory", "MemoryMode", "memory_app", "memory_hooks", "open_memory"]
 
 
 def _open(data_dir: Path | None) -> ExperienceIndex:
@@ -122,7 +117,7 @@ def forget(
 @memory_app.command("query")
 def query(
     instruction: Annotated[str, typer.Argument(help="The task, as it would be given to the agent.")],
-    app: Annotated[str | None, typer.Option(help="Only items of this application (profile name).")] = None,
+    app: AppFilter = None,
     screenshot: Annotated[
         Path | None, typer.Option(help="A PNG of the first screen (its layout counts in the ranking).")
     ] = None,
@@ -164,62 +159,3 @@ def query(
             budget_tokens,
         )
         typer.echo("\n" + (text or "(nothing similar enough to show)"))
-
-
-MemoryMode = Annotated[
-    str,
-    typer.Option(
-        "--memory",
-        help="Retrieve verified experience into the prompt: on, off, or auto (on when the memory has items).",
-    ),
-]
-KeyScreens = Annotated[
-    int, typer.Option(help="Remembered screens shown with the experience: 0, 1 or 2 (they cost tokens).")
-]
-
-
-def open_memory(
-    mode: str,
-    store: TrajectoryStore,
-    *,
-    encoder: str = "static",
-    key_screenshots: int = 0,
-    held_out: frozenset[str] = frozenset(),
-) -> Callable[[str, str | None], Any] | None:
-    """Return a factory ``(app, task_id) -> ExperienceMemory`` for ``--memory MODE``, or None (off).
-
-    ``auto`` is on when the index beside ``store`` has items, and quietly off otherwise (also
-    when the embedding model is not installed); ``on`` turns those cases into errors.
-    """
-    from cua.memory.hook import ExperienceMemory, MemoryConfig
-
-    if mode not in ("on", "off", "auto"):
-        raise UsageError(f"--memory is on, off or auto, not {mode!r}")
-    if key_screenshots not in (0, 1, 2):
-        raise UsageError(f"--key-screenshots is 0, 1 or 2, not {key_screenshots}")
-    path = ExperienceIndex.path_beside(store.data_dir)
-    if mode == "off" or (mode == "auto" and not path.is_file()):
-        return None
-    index = ExperienceIndex(path)
-    if index.count() == 0:
-        index.close()
-        if mode == "on":
-            raise UsageError(f"the memory at {path} is empty: record verified runs, then `cua memory build`")
-        return None
-    try:
-        from cua.memory.embed import make_encoder
-
-        text_encoder = make_encoder(encoder)
-    except CuaError:
-        index.close()
-        if mode == "on":
-            raise
-        return None
-    index.bind_encoder(text_encoder)  # once here, not in each episode's thread
-    config = MemoryConfig(key_screenshots=key_screenshots)
-
-    def factory(app: str, task_id: str | None) -> ExperienceMemory:
-        return ExperienceMemory(index, text_encoder, app=app, task_id=task_id, held_out_families=held_out,
-                                config=config, store=store)  # fmt: skip
-
-    return factory

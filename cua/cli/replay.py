@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cua.models.registry import DEFAULT_FORMAT, make_policy
-from cua.policies.replay import load_recording
+from cua.cli.options import (
+    DEFAULT_FORMAT,
+    ApiKeyEnv,
+    AsJson,
+    DataDir,
+    Endpoint,
+    FormatName,
+    Model,
+    ModelName,
+    ModelOptions,
+)
 from cua.policy import Policy
-from cua.replay import replay
-from cua.store import TrajectoryStore
+from cua.service import Service
 
 
 def replay_command(
@@ -24,39 +31,24 @@ def replay_command(
         bool, typer.Option(help="Move the window by 200 px and resize it by 25 % before replaying.")
     ] = False,
     unverified: Annotated[bool, typer.Option(help="Also replay runs no verdict has passed.")] = False,
-    model: Annotated[Path | None, typer.Option(help="Fallback model: local checkpoint directory.")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="Fallback model: OpenAI-compatible base URL.")] = None,
-    model_name: Annotated[str | None, typer.Option(help="Fallback model id at --endpoint.")] = None,
-    api_key_env: Annotated[
-        str | None, typer.Option(help="Environment variable with the endpoint's key.")
-    ] = None,
-    format_name: Annotated[str, typer.Option("--format", help="The fallback model's output format.")] = (
-        DEFAULT_FORMAT
-    ),
-    data_dir: Annotated[Path | None, typer.Option(help="The store holding the run (and the replay).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    model: Model = None,
+    endpoint: Endpoint = None,
+    model_name: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    format_name: FormatName = DEFAULT_FORMAT,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Replay a verified run: re-find each target by its locator; on divergence the model takes over.
 
     Without --model or --endpoint there is no fallback, and a divergence ends the replay as a failure.
     """
-    from sandbox.xvfb import XvfbSandbox
-
     fallback: Policy | None = None
     if model is not None or endpoint is not None:
-        fallback = make_policy(model, endpoint, model_name, format_name, api_key_env)
-    with TrajectoryStore(data_dir) as store:
-        load_recording(store, run_id, require_verified=not unverified)  # fails before a sandbox starts
-        with XvfbSandbox() as sandbox:
-            result = replay(
-                store,
-                run_id,
-                sandbox,
-                task_id=task,
-                fallback=fallback,
-                move_window=move_window,
-                require_verified=not unverified,
-            )
+        fallback = ModelOptions.of(model, endpoint, model_name, api_key_env, format_name).make_policy()
+    result = Service(data_dir).replay(
+        run_id, task_id=task, fallback=fallback, move_window=move_window, require_verified=not unverified
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=1))
         return

@@ -8,14 +8,11 @@ from typing import Annotated
 
 import typer
 
+from cua.cli.options import AppFilter, DataDir
 from cua.errors import UsageError
 from cua.store import Run, TrajectoryStore, export_dataset, export_folder, export_html
 
 runs_app = typer.Typer(help="Browse, export and clean up recorded runs.", no_args_is_help=True)
-
-DataDir = Annotated[
-    Path | None, typer.Option(help="Store location (default: $CUA_DATA_DIR or the platform data dir).")
-]
 
 
 def _mb(n: int) -> str:
@@ -33,7 +30,7 @@ def _verdict(run: Run) -> str:
 def list_(
     data_dir: DataDir = None,
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
-    app: Annotated[str | None, typer.Option(help="Only runs of this application.")] = None,
+    app: AppFilter = None,
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
 ) -> None:
     """List runs, newest first: id, time, status, app, steps, verdict, instruction."""
@@ -116,7 +113,7 @@ def export(
     folder: Annotated[Path | None, typer.Option(help="Write runs.jsonl, steps.jsonl and images/.")] = None,
     dataset: Annotated[Path | None, typer.Option(help="Write a Hugging Face dataset (parquet).")] = None,
     status: Annotated[str | None, typer.Option(help="Filter: runs with this status.")] = None,
-    app: Annotated[str | None, typer.Option(help="Filter: runs of this application.")] = None,
+    app: AppFilter = None,
     data_dir: DataDir = None,
 ) -> None:
     """Export runs as an HTML report, a plain folder, or a training dataset."""

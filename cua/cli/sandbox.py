@@ -11,15 +11,12 @@ from typing import Annotated
 
 import typer
 
+from cua.cli.options import AppProfile
 from sandbox import Click, Key, Observation, TypeText, XvfbSandbox, find_profile, list_profiles
 from sandbox.actions import SandboxAction, to_json, to_pyautogui, validate
 from sandbox.conformance import check_sandbox
 
 sandbox_app = typer.Typer(help="Start, watch and check sandbox desktops.", no_args_is_help=True)
-
-AppOption = Annotated[
-    str, typer.Option("--app", "-a", help="Application profile name or path to a .toml file.")
-]
 
 DEMO_TEXT = "Hello from the cua sandbox: héllo wörld, 你好!\n"
 
@@ -45,7 +42,7 @@ def _text_target(obs: Observation, screen: tuple[int, int]) -> tuple[int, int]:
 
 @sandbox_app.command("demo")
 def demo(
-    app_name: AppOption = "mousepad",
+    app_name: AppProfile = "mousepad",
     out: Annotated[Path, typer.Option(help="Folder for the screenshots and the step log.")] = Path(
         "out/demo"
     ),
@@ -96,7 +93,7 @@ def demo(
 
 @sandbox_app.command("view")
 def view(
-    app_name: AppOption = "mousepad",
+    app_name: AppProfile = "mousepad",
     port: Annotated[int, typer.Option(help="Loopback TCP port for VNC (0: pick a free one).")] = 0,
     seconds: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).")] = 0.0,
 ) -> None:
@@ -121,7 +118,7 @@ def view(
 
 
 @sandbox_app.command("a11y")
-def a11y(app_name: AppOption = "mousepad") -> None:
+def a11y(app_name: AppProfile = "mousepad") -> None:
     """Print the application's accessibility tree as TSV: role, name, text, states, bbox."""
     with XvfbSandbox() as sb:
         sb.reset(find_profile(app_name))
@@ -137,7 +134,7 @@ def a11y(app_name: AppOption = "mousepad") -> None:
 
 
 @sandbox_app.command("check")
-def check(app_name: AppOption = "mousepad") -> None:
+def check(app_name: AppProfile = "mousepad") -> None:
     """Run the sandbox conformance checker against the Xvfb backend with this application."""
     report = check_sandbox(XvfbSandbox(), find_profile(app_name))
     for item in report.passed:

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from cua.cli.options import AppFilter
 from cua.tasks.builtin import builtin_families, resolve_task
 from cua.tasks.runner import prove, start, validate
 from cua.tasks.spec import LaunchStep, RunStep, TaskSpec, WaitWindowStep, WriteStep, load_path
@@ -29,7 +30,7 @@ def list_tasks(
     split: Annotated[
         str | None, typer.Option(help="Only 'train' or only 'eval' (held-out) families.")
     ] = None,
-    app: Annotated[str | None, typer.Option("--app", "-a", help="Only this application profile.")] = None,
+    app: AppFilter = None,
     tasks: Annotated[bool, typer.Option("--tasks", help="List every task instead of every family.")] = False,
 ) -> None:
     """List the built-in task families (or tasks) with app, difficulty, split and size."""

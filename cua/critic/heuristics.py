@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cua.actions import recorded_items
 from cua.store import Run, RunStatus, Step
 
 #: Action types that do not act on the screen: a stable screen after them is expected.
@@ -40,12 +41,7 @@ WEAK_SUCCESS_SCORE = 0.6
 
 
 def _acts(action: Mapping[str, Any] | None) -> bool:
-    if action is None:
-        return False
-    if action.get("type") == "sequence":
-        inner = action.get("actions")
-        return isinstance(inner, list) and any(isinstance(a, Mapping) and _acts(a) for a in inner)
-    return str(action.get("type")) not in PASSIVE_ACTIONS
+    return any(str(a.get("type")) not in PASSIVE_ACTIONS for a in recorded_items(action))
 
 
 def _action_key(action: Mapping[str, Any] | None) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from cua.actions import recorded_items
 from cua.errors import CuaError
 from cua.policy import HistoryItem, Policy, PolicyInput
 from cua.store import Run, Step
@@ -207,7 +208,7 @@ class JudgeResult:
 
 def _describe(step: Step) -> str:
     if step.action is not None:
-        return action_text(step.action)
+        return "; ".join(action_text(a) for a in recorded_items(step.action)) or action_text(None)
     return f"(unparsed output: {step.parse_error or 'no action'})"
 
 

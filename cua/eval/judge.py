@@ -28,15 +28,13 @@ from cua.critic.heuristics import check_run
 from cua.critic.judge import ModelJudge
 from cua.errors import CuaError
 from cua.eval.suite import EvalReport, evaluate, select_tasks
-from cua.policies.baselines import NoopPolicy, RandomPolicy
-from cua.policies.oracle import OraclePolicy
-from cua.policy import Policy
+from cua.policies.registry import BASELINES, check_policy_name, policy_factory
 from cua.store import Run, TrajectoryStore, VerdictSource
 from cua.tasks import TaskSpec
-from sandbox.base import Sandbox
 
 Label = bool | None
-RECORD_POLICIES = ("oracle", "noop", "random")
+#: The policies whose episodes make the fixed set: the baselines of cua.policies.registry.
+RECORD_POLICIES = BASELINES
 
 
 def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
@@ -266,25 +264,16 @@ def record_runs(
     settle_s: float = 0.5,
     seed: int = 0,
 ) -> list[EvalReport]:
-    """Record one episode of each task with each policy (oracle, noop, random), validator-scored."""
-    unknown = [p for p in policies if p not in RECORD_POLICIES]
-    if unknown:
-        raise CuaError(f"unknown recording policy {unknown[0]!r}; choose from {', '.join(RECORD_POLICIES)}")
+    """Record one episode of each task with each policy (oracle, noop, random), validator-scored.
 
-    def factory(name: str) -> Callable[[TaskSpec, Sandbox, int], Policy]:
-        def make(task: TaskSpec, sandbox: Sandbox, episode_seed: int) -> Policy:
-            if name == "oracle":
-                return OraclePolicy(task, sandbox)
-            if name == "noop":
-                return NoopPolicy()
-            return RandomPolicy(episode_seed)
-
-        return make
-
+    UsageError (before any episode runs) for a name that is not a baseline.
+    """
+    for name in policies:
+        check_policy_name(name, RECORD_POLICIES)
     return [
         evaluate(
             tasks,
-            factory(name),
+            policy_factory(name),
             policy_name=name,
             suite="critic-eval",
             parallel=parallel,

@@ -1,9 +1,9 @@
 """Evaluation: run a suite of tasks with a policy in a sandbox pool, record and score every episode.
 
-Each episode: the pool hands out a sandbox reset for the task's application and setup; the
-task's post-launch setup runs; the agent loop plays the policy with the task's step budget,
-recording every step; the task's validator scores the final state, and its verdict is stored
-with the run. The report groups episodes by application and by difficulty with a 95 % Wilson
+Each episode: the pool hands out a sandbox reset for the task's application and setup, and
+``cua.episode`` does the rest (the task's post-launch setup, the agent loop with the task's step
+budget recording every step as an ``eval`` run, the validator, the critic's stored verdict,
+memory settle). The report groups episodes by application and by difficulty with a 95 % Wilson
 interval on the success rate. Success means the validator passed, whatever the agent claimed.
 """
 
@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cua.agent import Agent, AgentConfig
-from cua.critic import Critic
+from cua.agent import Agent, AgentConfig, AgentControl
+from cua.episode import run_episode
 from cua.errors import CuaError
 from cua.policy import Policy
-from cua.store import TrajectoryStore
-from cua.tasks import TaskSpec, builtin_families, load_path, task_hash, validate
+from cua.store import RunSource, TrajectoryStore
+from cua.tasks import TaskSpec, builtin_families, load_path
 from cua.tasks.builtin import is_task_path
-from cua.tasks.runner import finish_setup
 from sandbox.base import Sandbox
 from sandbox.pool import Job, SandboxPool
 
@@ -205,8 +204,12 @@ def evaluate(
     seed: int = 0,
     on_episode: Callable[[Episode], None] | None = None,
     memory: MemoryFactory | None = None,
+    control: AgentControl | None = None,
 ) -> EvalReport:
-    """Run every task once with a fresh policy from ``make_policy``; return the report."""
+    """Run every task once with a fresh policy from ``make_policy``; return the report.
+
+    ``control`` (shared by the parallel episodes) pauses or cancels them all.
+    """
     own_pool = pool is None
     pool = pool or SandboxPool(parallel)
     t0 = time.monotonic()
@@ -214,36 +217,23 @@ def evaluate(
     def episode(sandbox: Sandbox, payload: tuple[int, TaskSpec]) -> Episode:
         index, task = payload
         started = time.monotonic()
-        obs = finish_setup(sandbox, task, sandbox.observe())
-        policy = make_policy(task, sandbox, seed + index)
-        hook = memory(task) if memory is not None else None
         agent = Agent(
-            policy,
+            make_policy(task, sandbox, seed + index),
             sandbox,
             store=store,
             config=AgentConfig(max_steps=task.max_steps, settle_s=settle_s),
-            memory=hook,
+            memory=memory(task) if memory is not None else None,
+            control=control,
         )
-        result = agent.run(
-            task.instruction,
-            obs,
-            app=task.app,
-            task_id=task.id,
-            task_hash=task_hash(task),
-            seed=seed + index,
+        out = run_episode(
+            agent, task=task, first=sandbox.observe(), source=RunSource.EVAL, seed=seed + index,
             extra={"suite": suite, "policy": policy_name, "split": task.split},
-        )
-        verdict = validate(sandbox, task)
-        if hook is not None:
-            hook.outcome(verdict.passed)
-        if store is not None and result.run_id is not None:
-            # The critic stores one verdict: the validator's, with the heuristics as evidence.
-
-            Critic().judge_stored(store, result.run_id, task=task, validator_verdict=verdict)
+        )  # fmt: skip
+        assert out.verdict is not None  # a task episode is always validated
         ep = Episode(
-            task.id, task.family, task.app, task.difficulty, task.split, result.run_id, result.status.value,
-            verdict.passed, verdict.score, result.steps, time.monotonic() - started,
-            result.summary if result.status.value == "error" else None,
+            task.id, task.family, task.app, task.difficulty, task.split, out.run_id, out.status.value,
+            out.verdict.passed, out.verdict.score, out.steps, time.monotonic() - started,
+            out.summary if out.status.value == "error" else None,
         )  # fmt: skip
         if on_episode is not None:
             on_episode(ep)

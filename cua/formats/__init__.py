@@ -24,6 +24,7 @@ from cua.formats.errors import (
     ParseError,
     RenderError,
     UnknownAction,
+    UnknownFormat,
     UnsupportedAction,
 )
 from cua.formats.geometry import CoordinateSpace, smart_resize
@@ -40,11 +41,11 @@ FORMATS: dict[str, OutputFormat] = {
 
 
 def get_format(name: str) -> OutputFormat:
-    """Return the built-in format called ``name``; ValueError naming the choices if there is none."""
+    """Return the built-in format called ``name``; UnknownFormat (a ValueError) naming the choices if none."""
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown output format {name!r}; choose one of {', '.join(FORMATS)}") from None
+        raise UnknownFormat(f"unknown output format {name!r}; choose one of {', '.join(FORMATS)}") from None
 
 
 __all__ = [

@@ -1,16 +1,22 @@
-"""Turning a parsed call into typed actions, shared by every format's parser.
+"""Turning a model reply into typed actions: the parse every format shares, and its parts.
 
-Holds what the formats have in common once they have pulled names and arguments out of the text:
-building an action while turning an invalid field into :class:`BadArgument`, key names, tracking
-where the pointer is (several formats act "at the current pointer position"), folding a move into
-the pointer action that follows it, and the size limits that keep a hostile output cheap to parse.
+:class:`ReplyFormat` is the one ``parse`` skeleton: check the text, split it into the thought and
+the action part, read the actions while tracking the pointer, merge and limit them, and stamp any
+:class:`ParseError` with the format's name and expected syntax. A format supplies only how its
+replies split, how its action part reads and what syntax to show (and, for ``render``, how it
+writes actions once their coordinates are mapped). The helpers below are what the
+formats share once they have pulled names and arguments out of the text: building an action while
+turning an invalid field into :class:`BadArgument`, key names, the pointer (several formats act
+"at the current pointer position"), folding a move into the pointer action that follows it, and
+the size limits that keep a hostile output cheap to parse.
 """
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from cua.actions import (
     Action,
@@ -25,6 +31,8 @@ from cua.actions import (
     pointer_after,
 )
 from cua.formats.errors import BadArgument, NoAction, ParseError, UnsupportedAction
+from cua.formats.geometry import CoordinateSpace
+from cua.formats.protocol import ParsedOutput
 
 #: Longest model output a parser reads; longer text is refused before any parsing.
 MAX_OUTPUT_CHARS = 200_000
@@ -35,6 +43,8 @@ MAX_ACTIONS = 50
 _END_TOKENS = re.compile(r"<\|im_end\|>|<\|endoftext\|>|<\|end\|>|</s>|\[EOS\]")
 
 A = TypeVar("A", bound=Action)
+#: What a format's reply holds besides the thought (the action line, the code, the tool calls).
+Part = TypeVar("Part")
 
 
 def check_text(text: object) -> str:
@@ -141,10 +151,74 @@ def fill_in(error: ParseError, format_name: str, expected: Callable[[str | None]
     return error
 
 
+class ReplyFormat(abc.ABC, Generic[Part]):
+    """The ``parse`` and ``render`` of :class:`~cua.formats.protocol.OutputFormat`, written once.
+
+    A format (a frozen dataclass with a ``name``) subclasses it and supplies ``coordinate_space``,
+    ``split_reply``, ``read_actions``, ``expected_syntax`` and ``EMPTY_REPLY``, and ``write_reply``
+    for ``render``.
+    """
+
+    name: str
+    #: The problem reported when the action part holds no action.
+    EMPTY_REPLY: ClassVar[str]
+
+    @abc.abstractmethod
+    def coordinate_space(self, screen: tuple[int, int], image_size: tuple[int, int]) -> CoordinateSpace:
+        """Return the model's coordinate space mapped onto ``screen``."""
+
+    @abc.abstractmethod
+    def split_reply(self, body: str) -> tuple[str, Part]:
+        """Return (thought, action part) of a reply; NoAction when it has no action part."""
+
+    @abc.abstractmethod
+    def read_actions(
+        self, part: Part, space: CoordinateSpace, pointer: Pointer, thought: str
+    ) -> list[Action]:
+        """Return the actions of the action part in order, following ``pointer`` after each."""
+
+    @abc.abstractmethod
+    def expected_syntax(self, action: str | None) -> str:
+        """Return the syntax the error feedback shows for ``action`` (None: any action)."""
+
+    def parse(
+        self,
+        text: str,
+        screen: tuple[int, int],
+        image_size: tuple[int, int],
+        *,
+        pointer: tuple[int, int] | None = None,
+    ) -> ParsedOutput:
+        """Parse one reply into actions with screen coordinates; see the protocol for errors."""
+        space = self.coordinate_space(screen, image_size)
+        try:
+            thought, part = self.split_reply(check_text(text))
+            actions = self.read_actions(part, space, Pointer(pointer), thought)
+            return ParsedOutput(thought, finish(actions, self.EMPTY_REPLY), text)
+        except ParseError as exc:
+            raise fill_in(exc, self.name, self.expected_syntax) from None
+
+    @abc.abstractmethod
+    def write_reply(self, actions: Sequence[Action], space: CoordinateSpace, thought: str) -> str:
+        """Write ``actions`` (screen pixels, mapped through ``space``) as a reply with ``thought``."""
+
+    def render(
+        self,
+        actions: Sequence[Action],
+        screen: tuple[int, int],
+        image_size: tuple[int, int],
+        *,
+        thought: str = "",
+    ) -> str:
+        """Write ``actions`` as a reply in this format; RenderError for an action it cannot express."""
+        return self.write_reply(actions, self.coordinate_space(screen, image_size), thought)
+
+
 __all__ = [
     "MAX_ACTIONS",
     "MAX_OUTPUT_CHARS",
     "Pointer",
+    "ReplyFormat",
     "build",
     "check_text",
     "fill_in",

@@ -1,20 +1,11 @@
-"""Why a model's output could not become actions: the parse error tree, and the render error.
+"""Why a model's output could not become actions (``ParseError``), and the formats' other errors.
 
-A parser raises only these, whatever text it is given. Each error carries ``feedback``: a message
-written for the model (what was wrong, then the syntax it should have used), which the agent loop
-can send back as the next observation.
+A parser raises only ``ParseError`` and its kinds, whatever text it is given. Each carries
+``feedback``: a message written for the model (what was wrong, then the syntax it should have
+used), which the agent loop can send back as the next observation.
 
-::
-
-    CuaError
-     ├── ParseError                 the output cannot be used; ``feedback`` tells the model why
-     │    ├── NoAction              no action at all (no Action: line, tool call or code block)
-     │    ├── MalformedAction       an action is there but its syntax is broken (quotes, JSON, Python)
-     │    ├── UnknownAction         an action or function name outside the format's action space
-     │    ├── BadArgument           a missing, unexpected or ill-typed argument, or an unknown key name
-     │    ├── CoordinateOutOfRange  a coordinate outside the image or grid; the message gives the range
-     │    └── UnsupportedAction     valid in the format, refused here (keyDown/keyUp, loops, variables)
-     └── RenderError                an action the format has no syntax for (``render``, not ``parse``)
+The whole tree is drawn in ``cua.errors``; ``UnknownFormat`` is what ``get_format`` raises for
+a name no format has.
 """
 
 from __future__ import annotations
@@ -70,6 +61,13 @@ class UnsupportedAction(ParseError):
     """The output is valid in the format but uses something refused here (key holds, loops, variables)."""
 
 
+class UnknownFormat(CuaError, ValueError):
+    """No built-in output format has the requested name; the message lists the choices.
+
+    Also a ValueError, which is what callers caught before it joined the tree.
+    """
+
+
 class RenderError(CuaError):
     """An action cannot be written in a format's syntax (for example a middle click in UI-TARS)."""
 
@@ -82,5 +80,6 @@ __all__ = [
     "ParseError",
     "RenderError",
     "UnknownAction",
+    "UnknownFormat",
     "UnsupportedAction",
 ]

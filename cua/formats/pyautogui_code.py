@@ -24,7 +24,7 @@ import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cua.actions import (
     MAX_CLICKS,
@@ -43,18 +43,16 @@ from cua.actions import (
     Wait,
     to_pyautogui,
 )
-from cua.formats.assembly import MAX_ACTIONS, Pointer, build, check_text, fill_in, finish, keys_action
+from cua.formats.assembly import MAX_ACTIONS, Pointer, ReplyFormat, build, keys_action
 from cua.formats.errors import (
     BadArgument,
     MalformedAction,
     NoAction,
-    ParseError,
     RenderError,
     UnknownAction,
     UnsupportedAction,
 )
 from cua.formats.geometry import CoordinateSpace, check_size, screen_pixels, unit_square
-from cua.formats.protocol import ParsedOutput
 
 #: Seconds of a bare ``WAIT`` (OSWorld leaves the length to the environment's pause).
 WAIT_SECONDS = 2.0
@@ -156,13 +154,14 @@ _CODE_LINE = re.compile(r"(?:WAIT|DONE|FAIL|(?:pyautogui|computer)\.\w+\s*\(.*|t
 
 
 @dataclass(frozen=True)
-class PyAutoGUIFormat:
+class PyAutoGUIFormat(ReplyFormat[str]):
     """pyautogui code blocks (OSWorld), on screen pixels or, if ``relative``, fractions of the screen."""
 
     name: str = "pyautogui"
     version: str = "1"
     relative: bool = False
     template: str = PROMPT_TEMPLATE
+    EMPTY_REPLY: ClassVar[str] = "the code block holds no action"
 
     def model_image_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """Return ``image_size``: this format does not resize screenshots."""
@@ -192,40 +191,27 @@ class PyAutoGUIFormat:
             )
         return self.template.format(functions=functions, coordinates=coordinates, instruction=instruction)
 
-    def parse(
-        self,
-        text: str,
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        pointer: tuple[int, int] | None = None,
-    ) -> ParsedOutput:
-        """Parse reasoning text and pyautogui code; see the protocol for errors and ``pointer``."""
-        space = self.coordinate_space(screen, image_size)
-        try:
-            body = check_text(text)
-            thought, code = _split(body)
-            walker = _Walker(space, Pointer(pointer), thought)
-            walker.block(_parse_python(code).body, top=True)
-            return ParsedOutput(thought, finish(walker.actions, "the code block holds no action"), text)
-        except ParseError as exc:
-            raise fill_in(exc, self.name, _expected) from None
+    def split_reply(self, body: str) -> tuple[str, str]:
+        """Return (thought, code): the fenced code blocks, or else the lines that look like code."""
+        return _split(body)
 
-    def render(
-        self,
-        actions: Sequence[Action],
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        thought: str = "",
-    ) -> str:
+    def read_actions(self, part: str, space: CoordinateSpace, pointer: Pointer, thought: str) -> list[Action]:
+        """Return the actions the code's statements perform."""
+        walker = _Walker(space, pointer, thought)
+        walker.block(_parse_python(part).body, top=True)
+        return walker.actions
+
+    def expected_syntax(self, action: str | None) -> str:
+        """Return the code block for ``action`` (the allowed calls when None)."""
+        return _expected(action)
+
+    def write_reply(self, actions: Sequence[Action], space: CoordinateSpace, thought: str) -> str:
         """Write ``actions`` as reasoning text and one code block.
 
         Done renders as ``DONE``, or ``computer.terminate(status='success', answer=...)`` when it
         carries an answer; Fail renders as ``FAIL`` with its reason as the thought (when the
         thought is empty). CallUser has no counterpart: RenderError.
         """
-        space = self.coordinate_space(screen, image_size)
         if not thought:
             thought = next((a.reason for a in actions if isinstance(a, Fail)), "")
         lines = []

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cua.actions import (
     MAX_SCROLL,
@@ -49,10 +49,8 @@ from cua.actions import (
 from cua.formats.assembly import (
     MAX_ACTIONS,
     Pointer,
+    ReplyFormat,
     build,
-    check_text,
-    fill_in,
-    finish,
     keys_action,
     split_keys,
 )
@@ -60,13 +58,11 @@ from cua.formats.errors import (
     BadArgument,
     MalformedAction,
     NoAction,
-    ParseError,
     RenderError,
     UnknownAction,
     UnsupportedAction,
 )
 from cua.formats.geometry import CoordinateSpace, check_size, smart_resize
-from cua.formats.protocol import ParsedOutput
 
 TOOL_NAME = "computer_use"
 #: Seconds of a ``wait`` that gives no ``time``.
@@ -132,7 +128,7 @@ def tool_call(arguments: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class ToolCallFormat:
+class ToolCallFormat(ReplyFormat[list[str]]):
     """The shared parser and renderer; subclasses fix the coordinates, actions and prompt."""
 
     name: str
@@ -142,10 +138,7 @@ class ToolCallFormat:
     max_pixels: int
     #: The actions this format advertises in its prompt and may render.
     actions: tuple[str, ...]
-
-    def coordinate_space(self, screen: tuple[int, int], image_size: tuple[int, int]) -> CoordinateSpace:
-        """Return the model's coordinate space mapped onto ``screen``."""
-        raise NotImplementedError
+    EMPTY_REPLY: ClassVar[str] = "the reply has no <tool_call> block"
 
     def model_image_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """Return the (width, height) Qwen's processor resizes the screenshot to."""
@@ -153,51 +146,36 @@ class ToolCallFormat:
         h, w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
         return (w, h)
 
-    def parse(
-        self,
-        text: str,
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        pointer: tuple[int, int] | None = None,
-    ) -> ParsedOutput:
-        """Parse a reply of thought text and ``<tool_call>`` blocks; see the protocol for errors."""
-        space = self.coordinate_space(screen, image_size)
-        try:
-            body = check_text(text)
-            thought, blocks = _split(body)
-            ptr = Pointer(pointer)
-            actions: list[Action] = []
-            for block in blocks:
-                for action in _actions(_decode(block), space, ptr, thought):
-                    if len(actions) >= MAX_ACTIONS:
-                        raise UnsupportedAction(f"the reply holds more than {MAX_ACTIONS} actions")
-                    actions.append(action)
-                    ptr.follow(action)
-            return ParsedOutput(thought, finish(actions, "the reply has no <tool_call> block"), text)
-        except ParseError as exc:
-            raise fill_in(exc, self.name, self._expected) from None
+    def split_reply(self, body: str) -> tuple[str, list[str]]:
+        """Return (thought, the contents of the tool-call blocks)."""
+        return _split(body)
 
-    def _expected(self, action: str | None) -> str:
+    def read_actions(
+        self, part: list[str], space: CoordinateSpace, pointer: Pointer, thought: str
+    ) -> list[Action]:
+        """Return the actions of the tool calls, in order."""
+        actions: list[Action] = []
+        for block in part:
+            for action in _actions(_decode(block), space, pointer, thought):
+                if len(actions) >= MAX_ACTIONS:
+                    raise UnsupportedAction(f"the reply holds more than {MAX_ACTIONS} actions")
+                actions.append(action)
+                pointer.follow(action)
+        return actions
+
+    def expected_syntax(self, action: str | None) -> str:
+        """Return the tool call for ``action`` (one example and the action names when None)."""
         if action in EXAMPLES:
             return tool_call(EXAMPLES[action])
         return f"{tool_call(EXAMPLES['left_click'])}\nwhere action is one of: {', '.join(self.actions)}"
 
-    def render(
-        self,
-        actions: Sequence[Action],
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        thought: str = "",
-    ) -> str:
+    def write_reply(self, actions: Sequence[Action], space: CoordinateSpace, thought: str) -> str:
         """Write ``actions`` as a thought and tool calls.
 
         A Drag becomes mouse_move to its start then left_click_drag to its end; Done with an
         answer becomes answer then terminate; Fail's reason fills an empty thought. CallUser, and
         actions this format does not advertise, raise RenderError.
         """
-        space = self.coordinate_space(screen, image_size)
         if not thought:
             thought = next((a.reason for a in actions if isinstance(a, Fail)), "")
         calls = [call for action in actions for call in self._arguments(action, space)]

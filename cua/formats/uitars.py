@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cua.actions import (
     DIRECTIONS,
@@ -41,10 +42,8 @@ from cua.actions import (
 from cua.formats.assembly import (
     MAX_ACTIONS,
     Pointer,
+    ReplyFormat,
     build,
-    check_text,
-    fill_in,
-    finish,
     keys_action,
     split_keys,
 )
@@ -52,13 +51,11 @@ from cua.formats.errors import (
     BadArgument,
     MalformedAction,
     NoAction,
-    ParseError,
     RenderError,
     UnknownAction,
     UnsupportedAction,
 )
 from cua.formats.geometry import CoordinateSpace, check_size, image_pixels, smart_resize
-from cua.formats.protocol import ParsedOutput
 from sandbox.guest.keys import PYAUTOGUI_NAMES
 
 #: Wheel notches of one UI-TARS scroll (its syntax has a direction but no amount).
@@ -149,7 +146,7 @@ _Call = tuple[str, dict[str, str], int]  # name, arguments, offset in the action
 
 
 @dataclass(frozen=True)
-class UITarsFormat:
+class UITarsFormat(ReplyFormat[str]):
     """UI-TARS-1.5's Thought/Action format, on pixels of the smart-resized screenshot."""
 
     name: str = "ui-tars-1.5"
@@ -159,6 +156,7 @@ class UITarsFormat:
     max_pixels: int = 16384 * 28 * 28
     language: str = "English"
     template: str = PROMPT_TEMPLATE
+    EMPTY_REPLY: ClassVar[str] = "the Action: line holds no call"
 
     def model_image_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """Return the (width, height) the screenshot is resized to before the model sees it."""
@@ -180,37 +178,24 @@ class UITarsFormat:
             actions=actions, max_x=w - 1, max_y=h - 1, language=self.language, instruction=instruction
         )
 
-    def parse(
-        self,
-        text: str,
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        pointer: tuple[int, int] | None = None,
-    ) -> ParsedOutput:
-        """Parse a ``Thought: ... Action: ...`` reply; see the protocol for errors and ``pointer``."""
-        space = self.coordinate_space(screen, image_size)
-        try:
-            body = check_text(text)
-            thought, section = _split(body)
-            ptr = Pointer(pointer)
-            actions: list[Action] = []
-            for name, args, _ in _calls(section):
-                action = _action(name, args, space, ptr, thought)
-                actions.append(action)
-                ptr.follow(action)
-            return ParsedOutput(thought, finish(actions, "the Action: line holds no call"), text)
-        except ParseError as exc:
-            raise fill_in(exc, self.name, _expected) from None
+    def split_reply(self, body: str) -> tuple[str, str]:
+        """Return (thought, the text after ``Action:``)."""
+        return _split(body)
 
-    def render(
-        self,
-        actions: Sequence[Action],
-        screen: tuple[int, int],
-        image_size: tuple[int, int],
-        *,
-        thought: str = "",
-    ) -> str:
+    def read_actions(self, part: str, space: CoordinateSpace, pointer: Pointer, thought: str) -> list[Action]:
+        """Return the actions of the calls on the Action: line."""
+        actions: list[Action] = []
+        for name, args, _ in _calls(part):
+            action = _action(name, args, space, pointer, thought)
+            actions.append(action)
+            pointer.follow(action)
+        return actions
+
+    def expected_syntax(self, action: str | None) -> str:
+        """Return the Thought/Action reply for ``action`` (every call when None)."""
+        return _expected(action)
+
+    def write_reply(self, actions: Sequence[Action], space: CoordinateSpace, thought: str) -> str:
         """Write ``actions`` as a UI-TARS reply.
 
         Lossy where UI-TARS cannot say it: a Scroll becomes one UI-TARS scroll (its amount is
@@ -218,7 +203,6 @@ class UITarsFormat:
         question fills an empty thought. Move, Fail, middle clicks and triple clicks have no
         UI-TARS call: RenderError.
         """
-        space = self.coordinate_space(screen, image_size)
         if not thought:
             thought = next((a.question for a in actions if isinstance(a, CallUser)), "")
         calls = "\n\n".join(_render(a, space) for a in actions)

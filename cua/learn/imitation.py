@@ -20,7 +20,7 @@ from cua.models.tiny import TinySpec, build_tiny_model
 from cua.models.transformers_policy import TransformersPolicy
 from cua.policies.oracle import OraclePolicy
 from cua.policy import HistoryItem, PolicyInput
-from cua.tasks import TaskSpec, start
+from cua.tasks import OracleFailed, TaskSpec, start
 from sandbox.base import Sandbox
 
 
@@ -34,7 +34,10 @@ class Demonstration:
 
 
 def demonstrate(task: TaskSpec, sandbox: Sandbox, history_screenshots: int = 2) -> list[Demonstration]:
-    """Play ``task``'s oracle on ``sandbox`` and return every step, the final Done included."""
+    """Play ``task``'s oracle on ``sandbox`` and return every step, the final Done included.
+
+    Raises OracleFailed when the oracle has not said Done within the task's ``max_steps``.
+    """
     obs = start(sandbox, task)
     oracle = OraclePolicy(task, sandbox)
     history: list[HistoryItem] = []
@@ -50,7 +53,7 @@ def demonstrate(task: TaskSpec, sandbox: Sandbox, history_screenshots: int = 2) 
             for low in act.to_sandbox(action):
                 obs = sandbox.step(low)
         history.append(HistoryItem("", inp.screenshot))  # output filled in by the caller's renderer
-    raise RuntimeError(f"the oracle of {task.id} did not finish within {task.max_steps} steps")
+    raise OracleFailed(f"the oracle of {task.id} did not finish within {task.max_steps} steps")
 
 
 def build_task_model(

@@ -18,7 +18,6 @@ with its target description or typed text; coordinates only when no target is kn
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from cua import actions as act
 from cua.locators import Locator
 from cua.memory.embed import SCREEN_DIM, TextEncoder, screen_vector
 from cua.memory.index import ExperienceIndex, Kind, NewItem, StepNote
@@ -131,37 +131,28 @@ def family_of(run: Run) -> str:
 
 
 def describe_action(action: Mapping[str, Any], hit: Mapping[str, Any] | None = None) -> StepNote:
-    """Render one recorded action compactly: what it did, and (for pointer actions) to what."""
-    kind = str(action.get("type", "?"))
-    if kind == "sequence":
-        parts = [
-            describe_action(a, hit if i == 0 else None).text()
-            for i, a in enumerate(action.get("actions", []))
-        ]
+    """Render one recorded action compactly: what it did, and (for pointer actions) to what.
+
+    The words are ``cua.actions.describe``'s; a click on a located target leaves out its point.
+    """
+    if action.get("type") == act.SEQUENCE:
+        items = act.recorded_items(action)
+        parts = [describe_action(a, hit if i == 0 else None).text() for i, a in enumerate(items)]
         return StepNote("; ".join(parts))
     target = Locator.from_json(dict(hit)).describe() if hit else None
-    point = f"({action.get('x')}, {action.get('y')})"
-    if kind == "click":
-        name = {1: "click", 2: "double-click", 3: "triple-click"}.get(int(action.get("count", 1)), "click")
-        if action.get("button", "left") != "left":
-            name = f"{action['button']} {name}"
-        return StepNote(name if target else f"{name} at {point}", target)
-    if kind == "drag":
-        return StepNote(f"drag to ({action.get('to_x')}, {action.get('to_y')})", target or f"point {point}")
-    if kind == "scroll":
-        return StepNote(f"scroll {action.get('direction', '')} {action.get('amount', '')}".strip(), target)
-    if kind == "type":
-        return StepNote(f"type {json.dumps(action.get('text', ''), ensure_ascii=False)}")
-    if kind == "key":
-        return StepNote(f"key {action.get('key')}")
-    if kind == "hotkey":
-        return StepNote(f"hotkey {'+'.join(action.get('keys', []))}")
-    if kind == "done":
-        return StepNote("done")
-    if kind == "fail":
-        return StepNote(f"fail ({action.get('reason', '')})")
-    rest = ", ".join(f"{k}={v}" for k, v in action.items() if k != "type")
-    return StepNote(f"{kind}({rest})" if rest else kind)
+    try:
+        typed = act.from_json(dict(action))
+    except act.ActionError:  # not an action this version reads: shown as stored
+        kind = str(action.get("type", "?"))
+        rest = ", ".join(f"{k}={v}" for k, v in action.items() if k != "type")
+        return StepNote(f"{kind}({rest})" if rest else kind)
+    if isinstance(typed, act.Click):
+        return StepNote(act.describe(typed, point=target is None), target)
+    if isinstance(typed, act.Drag):
+        return StepNote(act.describe(typed), target or f"point ({typed.x}, {typed.y})")
+    if isinstance(typed, act.Scroll):
+        return StepNote(act.describe(typed), target)
+    return StepNote(act.describe(typed))
 
 
 def signature(notes: list[StepNote], actions: list[Mapping[str, Any]]) -> str:

@@ -7,7 +7,8 @@ posterior of "the run succeeded when this item was shown" (``alpha``, ``beta``, 
 its mean is the item's utility. Search is brute-force cosine in numpy over rows kept sorted by
 application, so a query for one application scans only that application's rows.
 
-Schema (``<data_dir>/memory/memory.sqlite``, ``PRAGMA user_version = 1``)::
+Schema (``<data_dir>/memory/memory.sqlite``; :data:`MIGRATIONS`, applied at open by
+``cua.store.sqlite`` exactly as the trajectory store's are; version 1 is this layout)::
 
     items(id, kind, family, app, split, instruction, steps JSON, reasons JSON, signature,
           support, alpha, beta, shown, created_at, last_used_at,
@@ -28,6 +29,7 @@ then least recently shown (never shown counts as oldest), then oldest admitted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -41,15 +43,16 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cua.errors import CuaError
 from cua.memory.embed import SCREEN_DIM, TEXT_DIM, TextEncoder, Vector
+from cua.memory.errors import MemoryIndexError as MemoryIndexError  # its old home, still re-exported
+from cua.store.sqlite import Database
 
 log = logging.getLogger("cua.memory")
 
 Kind = Literal["success", "pitfall"]
 DB_NAME = "memory.sqlite"
 
-_SCHEMA = (
+_SCHEMA_1 = (
     """
     CREATE TABLE IF NOT EXISTS items (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -95,12 +98,14 @@ _SCHEMA = (
     """,
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+#: The schema as migrations: migration *n* turns a version *n-1* file into version *n*. Never
+#: edit a released one, append. Version 1 keeps ``IF NOT EXISTS``: files from before the index
+#: counted versions already hold its tables.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
 #: The encoder of indexes written before the ``meta`` table existed.
 LEGACY_ENCODER = "all-MiniLM-L6-v2"
-
-
-class MemoryIndexError(CuaError):
-    """Something is wrong with the experience index (a bad id, an unreadable file)."""
 
 
 @dataclass(frozen=True)
@@ -195,18 +200,24 @@ class ExperienceIndex:
         path = Path(path)
         if path.is_dir() or path.suffix == "":
             path = path / DB_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MemoryIndexError(
+                f"cannot create the memory index folder {path.parent}: {exc.strerror}; "
+                "set CUA_DATA_DIR to a writable directory"
+            ) from exc
         self.path = path
         self._clock = clock
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._tx():
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._conn.execute("PRAGMA user_version = 1")
+        self._db = Database(path, "memory index", MemoryIndexError)
+        # NORMAL: a power cut may lose the last few commits (never the file's consistency).
+        self._conn = self._db.connect(synchronous="NORMAL")
+        try:
+            self._db.migrate(self._conn, MIGRATIONS)
+        except BaseException:
+            self._conn.close()
+            raise
         self._arrays: _Arrays | None = None
         self._stats_stale = False
 
@@ -222,8 +233,13 @@ class ExperienceIndex:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._conn, self._lock)
+    def _tx(self, doing: str = "writing to it") -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction under the lock; SQLite's errors become StoreError kinds."""
+        return self._db.transaction(self._conn, doing, self._lock)
+
+    def _reading(self, doing: str = "reading it") -> contextlib.AbstractContextManager[None]:
+        """Hold the lock for reads; SQLite's errors become StoreError kinds."""
+        return self._db.reading(doing, self._lock)
 
     def close(self) -> None:
         """Close the database."""
@@ -241,7 +257,7 @@ class ExperienceIndex:
     @property
     def encoder_name(self) -> str | None:
         """Return the name of the encoder the stored text vectors were made with (None: no items yet)."""
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'text_encoder'").fetchone()
             if row is not None:
                 return str(row[0])
@@ -428,7 +444,7 @@ class ExperienceIndex:
 
     def pending_episodes(self) -> list[str]:
         """Return the episodes that showed items and have no outcome yet."""
-        with self._lock:
+        with self._reading():
             return [
                 r[0]
                 for r in self._conn.execute(
@@ -439,7 +455,7 @@ class ExperienceIndex:
 
     def count(self, kind: Kind | None = None) -> int:
         """Return how many items there are (of ``kind``)."""
-        with self._lock:
+        with self._reading():
             if kind is None:
                 return int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
             return int(self._conn.execute("SELECT COUNT(*) FROM items WHERE kind = ?", (kind,)).fetchone()[0])
@@ -452,7 +468,7 @@ class ExperienceIndex:
             "id, kind, family, app, split, instruction, steps, reasons, support, alpha, beta, shown,"
             " created_at, last_used_at"
         )
-        with self._lock:
+        with self._reading():
             if ids is not None:
                 found = {}
                 for i in ids:
@@ -474,7 +490,7 @@ class ExperienceIndex:
         found = self.items([item_id])
         if not found:
             raise MemoryIndexError(f"no memory item {item_id} in {self.path}")
-        with self._lock:
+        with self._reading():
             runs = tuple(
                 r[0]
                 for r in self._conn.execute(
@@ -486,12 +502,12 @@ class ExperienceIndex:
 
     def run_ids(self) -> dict[str, int]:
         """Return every admitted run id with its item id."""
-        with self._lock:
+        with self._reading():
             return {r[0]: int(r[1]) for r in self._conn.execute("SELECT run_id, item_id FROM item_runs")}
 
     def items_of_task(self, task_id: str) -> set[int]:
         """Return the ids of items supported by a run of task ``task_id``."""
-        with self._lock:
+        with self._reading():
             return {
                 int(r[0])
                 for r in self._conn.execute(
@@ -501,7 +517,7 @@ class ExperienceIndex:
 
     def step_vectors(self, item_id: int) -> Vector:
         """Return the (n_steps, 160) screen vectors of an item's steps."""
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT step_vecs FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None:
             raise MemoryIndexError(f"no memory item {item_id} in {self.path}")
@@ -509,7 +525,7 @@ class ExperienceIndex:
 
     def arrays(self) -> _Arrays:
         """Return the in-memory arrays, reloading them after writes (statistics reload cheaply)."""
-        with self._lock:
+        with self._reading():
             if self._arrays is None:
                 self._arrays = self._load()
                 self._stats_stale = True
@@ -551,22 +567,6 @@ class ExperienceIndex:
             if i is not None:
                 alpha[i], beta[i] = a, b
         arrays.alpha, arrays.beta = alpha, beta
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.conn, self.lock = conn, lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        try:
-            self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
-        finally:
-            self.lock.release()
 
 
 def _blob(v: Vector, width: int) -> bytes:

@@ -35,6 +35,7 @@ from typing import Any, Literal, TypedDict
 
 from PIL import Image
 
+from cua.errors import CuaError
 from cua.formats import OutputFormat, get_format
 from cua.policy import PolicyInput
 
@@ -65,8 +66,11 @@ class Message(TypedDict):
     content: list[Part]
 
 
-class MessageError(ValueError):
-    """Messages in the OpenAI wire form that cannot be turned into neutral messages."""
+class MessageError(CuaError, ValueError):
+    """Messages in the OpenAI wire form that cannot be turned into neutral messages.
+
+    Also a ValueError, which is what callers caught before it joined the tree (``cua.errors``).
+    """
 
 
 def text(value: str) -> TextPart:
@@ -80,7 +84,7 @@ def image(value: Image.Image) -> ImagePart:
 
 
 def resolve_format(name: str) -> OutputFormat:
-    """Return the built-in output format called ``name`` (ValueError naming the choices)."""
+    """Return the built-in output format called ``name`` (UnknownFormat, a ValueError, naming the choices)."""
     return get_format(name)
 
 

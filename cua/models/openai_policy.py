@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cua.errors import PolicyError
+from cua.models.config import GenerationSettings, with_overrides
 from cua.models.messages import (
     Message,
     bind_format,
@@ -98,7 +99,10 @@ class OpenAIPolicy:
     id the server serves; ``format_name`` a ``cua.formats`` name. ``api_key_env`` names the
     environment variable holding the key (None: no Authorization header). ``retries`` extra
     attempts after a connection error, 429 or 5xx, waiting ``backoff_s * 2**n`` (at most
-    ``max_backoff_s``). ``environ`` and ``sleep`` are injectable for tests.
+    ``max_backoff_s``); those are transport settings. ``generation`` says how to decode (default:
+    greedy, 256 new tokens); ``max_new_tokens``, ``temperature``, ``top_p`` and ``seed``, when
+    given, override its fields (sent as the request's ``max_tokens``, ``temperature``, ``top_p``
+    and ``seed + step``). ``environ`` and ``sleep`` are injectable for tests.
     """
 
     def __init__(
@@ -113,10 +117,11 @@ class OpenAIPolicy:
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         history_screenshots: int = 2,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        generation: GenerationSettings | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -129,11 +134,16 @@ class OpenAIPolicy:
             fmt = resolve_format(format_name)
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
-        for label, value in (("timeout_s", timeout_s), ("max_tokens", max_tokens)):
-            if value <= 0:
-                raise PolicyError(f"{label} must be positive, got {value}")
-        if retries < 0 or backoff_s < 0 or history_screenshots < 0 or temperature < 0:
-            raise PolicyError("retries, backoff_s, history_screenshots and temperature must be >= 0")
+        try:
+            self.settings = with_overrides(
+                generation, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            )
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+        if timeout_s <= 0:
+            raise PolicyError(f"timeout_s must be positive, got {timeout_s}")
+        if retries < 0 or backoff_s < 0 or history_screenshots < 0:
+            raise PolicyError("retries, backoff_s and history_screenshots must be >= 0")
         self.output_format = bind_format(fmt, min_pixels=min_pixels, max_pixels=max_pixels)
         self.format_name = fmt.name
         self.model_name = model_name
@@ -143,10 +153,6 @@ class OpenAIPolicy:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.history_screenshots = history_screenshots
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.top_p = top_p
-        self.seed = seed
         self.extra_body = dict(extra_body or {})
         self.name = name or f"openai:{model_name}"
         self._environ = environ if environ is not None else os.environ
@@ -234,7 +240,7 @@ class OpenAIPolicy:
                 "python -m cua.models.server --model DIR --port N) or fix the endpoint"
             )
         elif failure.cause.startswith("timed out"):
-            hint = "raise timeout_s, lower max_tokens, or check whether the server is overloaded"
+            hint = "raise timeout_s, lower max_new_tokens, or check whether the server is overloaded"
         elif failure.status in (401, 403):
             env = self.api_key_env or "an API key variable"
             hint = f"check the key in {env} (pass api_key_env= to send one)"
@@ -284,10 +290,7 @@ class OpenAIPolicy:
         body: dict[str, Any] = {
             "model": self.model_name,
             "messages": to_openai(self.messages(inp)),
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed + inp.step,
+            **self.settings.for_step(inp.step).to_openai(),
             "stream": False,
         }
         body.update(self.extra_body)
@@ -328,12 +331,7 @@ class OpenAIPolicy:
             "format_version": self.output_format.version,
             **resize_settings(self.output_format),
             "history_screenshots": self.history_screenshots,
-            "generation": {
-                "max_tokens": self.max_tokens,
-                "temperature": self.temperature,
-                "top_p": self.top_p,
-                "seed": self.seed,
-            },
+            "generation": self.settings.to_json(),
             "extra_body": dict(self.extra_body),
         }
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from cua.errors import TrainingError
 from cua.formats import OutputFormat
 from cua.models.messages import Message
 from cua.models.transformers_policy import GenerationSettings, TransformersChatModel
@@ -45,11 +46,11 @@ class OverfitConfig:
     lr: float = 1e-2
     """AdamW learning rate (no weight decay: the point is to memorise)."""
     max_steps: int = 400
-    """Give up (RuntimeError) after this many full-batch steps."""
+    """Give up (TrainingError) after this many full-batch steps."""
     margin: float = 2.0
     """Each target token's logit must beat every other token's by this much under teacher forcing."""
     time_limit_s: float = 300.0
-    """Give up (RuntimeError) after this many seconds."""
+    """Give up (TrainingError) after this many seconds."""
     seed: int = 0
     """Seed of torch's global RNG before training."""
 
@@ -91,7 +92,7 @@ def overfit(
 ) -> OverfitResult:
     """Train ``model`` in place until greedy decoding reproduces every example's target.
 
-    Raises RuntimeError naming the examples still wrong when ``max_steps`` or ``time_limit_s``
+    Raises TrainingError naming the examples still wrong when ``max_steps`` or ``time_limit_s``
     runs out. The model is left in eval mode either way.
     """
     import torch
@@ -139,7 +140,7 @@ def overfit(
         wrong = [i for i, (o, ex) in enumerate(zip(outputs, examples, strict=True)) if o != ex.target]
         if not wrong:
             return OverfitResult(config.max_steps, time.perf_counter() - started, loss_value, outputs)
-        raise RuntimeError(
+        raise TrainingError(
             f"overfitting stopped after {time.perf_counter() - started:.1f}s (loss {loss_value:.4f}) with "
             f"examples {wrong} still wrong, e.g. {outputs[wrong[0]]!r} "
             f"instead of {examples[wrong[0]].target!r}; "

@@ -1,17 +1,20 @@
 """The one place that turns model options (a local checkpoint or an endpoint) into a Policy.
 
-The CLI commands and the service call :func:`make_policy`; nothing else constructs a model
-backend from user options. Backends are imported only when chosen (no torch for an endpoint).
+The CLI commands and the service call :func:`make_policy` (the CLI through
+``cua.cli.options.ModelOptions``); nothing else constructs a model backend from user options.
+Backends are imported only when chosen (no torch for an endpoint).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cua.errors import UsageError
 from cua.formats import FORMATS
+from cua.models.config import GenerationSettings
 
 DEFAULT_FORMAT = "ui-tars-1.5"
 
@@ -20,18 +23,30 @@ def make_policy(
     model: Path | None,
     endpoint: str | None,
     model_name: str | None,
-    format_name: str,
-    api_key_env: str | None,
+    format_name: str = DEFAULT_FORMAT,
+    api_key_env: str | None = None,
     history_screenshots: int = 2,
-    temperature: float = 0.0,
+    temperature: float | None = None,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    *,
+    generation: GenerationSettings | None = None,
 ) -> Any:
-    """Build the policy the options ask for; UsageError/PolicyError with one clear line otherwise."""
+    """Build the policy the options ask for; UsageError/PolicyError with one clear line otherwise.
+
+    ``generation`` says how the model decodes (default: greedy, 256 new tokens); ``temperature``,
+    when given, overrides its temperature (kept for callers that pass it alone).
+    """
     if format_name not in FORMATS:
         raise UsageError(f"unknown --format {format_name!r}; choose one of {', '.join(FORMATS)}")
     if model is not None and endpoint is not None:
         raise UsageError("give either --model DIR or --endpoint URL, not both")
+    settings = generation or GenerationSettings()
+    if temperature is not None:
+        try:
+            settings = replace(settings, temperature=temperature)
+        except ValueError as exc:
+            raise UsageError(f"--temperature: {exc}") from None
     if model is not None:
         if not model.is_dir():
             raise UsageError(
@@ -48,7 +63,7 @@ def make_policy(
             model,
             format_name,
             history_screenshots=history_screenshots,
-            temperature=temperature,
+            generation=settings,
             min_pixels=min_pixels,
             max_pixels=max_pixels,
         )
@@ -65,7 +80,7 @@ def make_policy(
             format_name,
             api_key_env=api_key_env,
             history_screenshots=history_screenshots,
-            temperature=temperature,
+            generation=settings,
             min_pixels=min_pixels,
             max_pixels=max_pixels,
         )

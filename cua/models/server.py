@@ -59,8 +59,9 @@ from typing import Any, Protocol
 from PIL import Image, UnidentifiedImageError
 
 from cua.errors import PolicyError
+from cua.models.config import GenerationSettings
 from cua.models.messages import Message, MessageError, from_openai
-from cua.models.transformers_policy import Completion, GenerationSettings, TransformersChatModel
+from cua.models.transformers_policy import Completion, TransformersChatModel
 
 #: Largest request body accepted (a few full-resolution PNG screenshots fit comfortably).
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -151,17 +152,8 @@ def _settings(body: dict[str, Any], limits: ServerLimits) -> GenerationSettings:
         raise _BadRequest(400, "streaming is not supported by this server; send stream=false")
     if body.get("n", 1) != 1:
         raise _BadRequest(400, "only n=1 is supported")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) or limits.default_max_tokens
-    temperature = body.get("temperature", 0.0)
-    top_p = body.get("top_p", 1.0)
-    seed = body.get("seed", 0)
     try:
-        settings = GenerationSettings(
-            max_new_tokens=int(max_tokens),
-            temperature=float(temperature if temperature is not None else 0.0),
-            top_p=float(top_p if top_p is not None else 1.0),
-            seed=int(seed if seed is not None else 0),
-        )
+        settings = GenerationSettings.from_openai(body, limits.default_max_tokens)
     except (TypeError, ValueError, OverflowError) as exc:
         raise _BadRequest(400, f"invalid generation settings: {exc}") from None
     if settings.max_new_tokens > limits.max_tokens_cap:

@@ -23,11 +23,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from cua.errors import PolicyError
+from cua.models.config import GenerationSettings, with_overrides
 from cua.models.messages import (
     Message,
     bind_format,
@@ -44,28 +45,6 @@ SUPPORTED_MODEL_TYPES: dict[str, str] = {"qwen2_5_vl": "Qwen2.5-VL", "qwen3_vl":
 
 #: File suffixes whose bytes define what a checkpoint computes (weights, configs, vocabularies).
 HASHED_SUFFIXES = (".safetensors", ".bin", ".json", ".jinja", ".txt", ".model", ".tiktoken")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """How to decode: greedy when ``temperature`` is 0, else sampling with ``top_p``."""
-
-    max_new_tokens: int = 256
-    """Most tokens to generate for one reply."""
-    temperature: float = 0.0
-    """0: greedy decoding (deterministic); above 0: sampling temperature."""
-    top_p: float = 1.0
-    """Nucleus sampling mass (only when sampling)."""
-    seed: int = 0
-    """Seed of the sampler (only when sampling); the policy adds the step number."""
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
 @dataclass(frozen=True)
@@ -335,8 +314,9 @@ class TransformersPolicy:
     ``qwen3-vl``, ``pyautogui``...). Resize settings: ``min_pixels``/``max_pixels`` when given,
     else the format's pinned values, else the checkpoint processor's; the factor is always the
     checkpoint's (patch size x merge size). ``history_screenshots`` earlier screenshots are shown
-    as images, older steps as text. ``temperature`` 0 decodes greedily; sampling is seeded with
-    ``seed + step`` so a run is reproducible.
+    as images, older steps as text. ``generation`` says how to decode (default: greedy, 256 new
+    tokens); ``max_new_tokens``, ``temperature``, ``top_p`` and ``seed``, when given, override its
+    fields. Sampling is seeded with ``seed + step`` so a run is reproducible.
     """
 
     def __init__(
@@ -345,19 +325,22 @@ class TransformersPolicy:
         format_name: str,
         *,
         history_screenshots: int = 2,
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
+        generation: GenerationSettings | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         device: str = "cpu",
         dtype: str = "auto",
         name: str | None = None,
     ) -> None:
         try:
             fmt = resolve_format(format_name)
-            self.settings = GenerationSettings(max_new_tokens, temperature, top_p, seed)
+            self.settings = with_overrides(
+                generation, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+            )
         except ValueError as exc:
             raise PolicyError(f"{exc}") from None
         if history_screenshots < 0:
@@ -383,13 +366,7 @@ class TransformersPolicy:
 
     def act(self, inp: PolicyInput) -> PolicyOutput:
         """Generate the next reply; PolicyError if the model cannot."""
-        settings = GenerationSettings(
-            self.settings.max_new_tokens,
-            self.settings.temperature,
-            self.settings.top_p,
-            self.settings.seed + inp.step,
-        )
-        done = self.model.complete(self.messages(inp), settings)
+        done = self.model.complete(self.messages(inp), self.settings.for_step(inp.step))
         usage = {
             "prompt_tokens": done.prompt_tokens,
             "completion_tokens": done.completion_tokens,
@@ -410,7 +387,7 @@ class TransformersPolicy:
             "min_pixels": self.model.min_pixels,
             "max_pixels": self.model.max_pixels,
             "history_screenshots": self.history_screenshots,
-            "generation": asdict(self.settings),
+            "generation": self.settings.to_json(),
             "dtype": str(self.model.model.dtype).removeprefix("torch."),
             "device": self.model.device,
         }

@@ -135,12 +135,7 @@ def load_recording(store: TrajectoryStore, run_id: str, *, require_verified: boo
 
 def step_actions(step: Step) -> list[Action]:
     """Return the typed actions of one recorded step (empty for an unparsable one)."""
-    data = step.action
-    if data is None:
-        return []
-    if data.get("type") == "sequence":
-        return [act.from_json(dict(a)) for a in data.get("actions", [])]
-    return [act.from_json(dict(data))]
+    return act.recorded_actions(step.action)
 
 
 # -- the policy ---------------------------------------------------------------------------------

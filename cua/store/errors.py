@@ -1,16 +1,9 @@
-"""The trajectory store's exceptions, as a branch of the agent's tree (``cua.errors.CuaError``).
+"""The data directory's storage exceptions: the trajectory store's, and the SQLite failures it shares.
 
-::
-
-    CuaError
-     └── StoreError              the store could not do what was asked; the message says why
-          ├── StoreFull          the disk holding the store is (nearly) full: nothing was written
-          ├── RunNotFound        no run has that id (also a LookupError)
-          ├── RunStateError      the run is not in a state that allows the operation
-          ├── ScreenshotMissing  a screenshot file that a row names is gone (also a LookupError)
-          ├── SchemaTooNew       the database was written by a newer cua
-          └── ExportError        an export cannot be written where asked (missing or read-only
-                                 folder, a file where a folder must be, a folder not empty)
+The whole tree is drawn in ``cua.errors``; this branch is ``CuaError > StoreError``. SQLite
+failures of either database in the data directory (the trajectory store, the memory index) are
+translated by ``cua.store.sqlite`` into ``StoreFull``, ``StoreLocked``, ``StoreCorrupt`` and
+``SchemaTooNew``, so ``except StoreError`` catches every storage failure of both.
 
 Each message says what to do next, because the people reading them are operating an agent, not
 debugging SQLite.
@@ -22,7 +15,7 @@ from cua.errors import CuaError
 
 
 class StoreError(CuaError):
-    """Base class of every error raised by the trajectory store."""
+    """Base class of the store's errors, and of either data-directory database's SQLite failures."""
 
 
 class StoreFull(StoreError):
@@ -31,6 +24,14 @@ class StoreFull(StoreError):
     Earlier steps are intact, and the run can still be finished (with status ``error``): the
     store keeps a small reserve file that it gives up to make that final write possible.
     """
+
+
+class StoreLocked(StoreError):
+    """Another process held the database's write lock for longer than the busy timeout."""
+
+
+class StoreCorrupt(StoreError):
+    """The database file is damaged or is not a cua database; the message names the file."""
 
 
 class RunNotFound(StoreError, LookupError):
@@ -59,6 +60,8 @@ __all__ = [
     "RunStateError",
     "SchemaTooNew",
     "ScreenshotMissing",
+    "StoreCorrupt",
     "StoreError",
     "StoreFull",
+    "StoreLocked",
 ]

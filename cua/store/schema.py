@@ -1,9 +1,9 @@
-"""The database schema, as an ordered list of migrations numbered by SQLite's ``user_version``.
+"""The trajectory database's schema, as an ordered list of migrations numbered by ``user_version``.
 
-Migration *n* (1-based) turns a version *n-1* database into version *n*. They run at open, each
-inside one ``BEGIN IMMEDIATE`` transaction that re-reads the version first, so two processes
-opening a fresh store at once apply each migration exactly once. Never edit a released
-migration: append a new one.
+Migration *n* (1-based) turns a version *n-1* database into version *n*. They run at open
+(``cua.store.sqlite.migrate``), each inside one ``BEGIN IMMEDIATE`` transaction that re-reads
+the version first, so two processes opening a fresh store at once apply each migration exactly
+once. Never edit a released migration: append a new one.
 
 Times are REAL seconds since the epoch (UTC); JSON columns hold compact JSON text.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from cua.store.errors import SchemaTooNew
+from cua.store import sqlite
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: runs, steps, verdicts.
@@ -98,32 +98,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection, *, name: str = "the trajectory database") -> int:
     """Bring the database on ``conn`` (autocommit mode) to :data:`SCHEMA_VERSION`; return the old version.
 
     Raises SchemaTooNew when the database is newer than this code, rather than guessing.
     """
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"the trajectory database has schema version {version}, but this cua knows only up to "
-            f"{SCHEMA_VERSION}: upgrade cua, or point CUA_DATA_DIR at another data directory"
-        )
-    if version == SCHEMA_VERSION:
-        return version
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        old = int(conn.execute("PRAGMA user_version").fetchone()[0])  # another process may have won
-        for number in range(old + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return old
+    return sqlite.migrate(conn, MIGRATIONS, name=name)
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]

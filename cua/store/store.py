@@ -4,7 +4,8 @@ Layout under the data directory (``platformdirs.user_data_dir("cua")``, or ``$CU
 the constructor's ``data_dir``)::
 
     trajectories/
-        trajectories.db (+ -wal, -shm)   runs, steps, verdicts (schema in ``schema.py``)
+        trajectories.db (+ -wal, -shm)   runs, steps, verdicts (schema in ``schema.py``; opened,
+                                         migrated and its errors translated by ``sqlite.py``)
         shots/ab/<sha256>.png            screenshots, content-addressed (``shots.py``)
         shots/.lock                      flock between writers and gc/delete
         reserve                          a small ballast file, given up to finish runs on a full disk
@@ -57,7 +58,8 @@ from cua.store.records import (
     VerdictSource,
 )
 from cua.store.redaction import Redactor
-from cua.store.schema import migrate
+from cua.store.schema import MIGRATIONS
+from cua.store.sqlite import Database
 
 T = TypeVar("T")
 
@@ -106,10 +108,6 @@ def _dumps(value: Any, what: str) -> str:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def _is_full(exc: sqlite3.Error) -> bool:
-    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL
 
 
 _RUN_COLUMNS = """
@@ -244,12 +242,10 @@ class TrajectoryStore:
         self._lock = threading.RLock()
         self._owner = ProcessIdentity.current()
         self._redactors: dict[str, Redactor] = {}
-        self._conn = self._connect()
+        self._db = Database(self.db_path, "trajectory database", StoreError, self._full_message)
+        self._conn = self._db.connect()
         try:
-            try:
-                migrate(self._conn)
-            except sqlite3.Error as exc:
-                raise self._translate(exc, "preparing the database") from exc
+            self._db.migrate(self._conn, MIGRATIONS)
             self._ensure_reserve()
             self.recovered: tuple[str, ...] = tuple(self.recover_interrupted())
             """Runs this open found orphaned (their recorder died) and marked ``interrupted``."""
@@ -259,61 +255,12 @@ class TrajectoryStore:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the trajectory database {self.db_path}: {exc}") from exc
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            mode = self._enter_wal(conn)
-            if mode != "wal":
-                raise StoreError(
-                    f"the trajectory database {self.db_path} cannot use WAL mode (got {mode!r}); "
-                    "put CUA_DATA_DIR on a local disk (WAL needs shared memory, which network file "
-                    "systems lack)"
-                )
-            conn.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA temp_store = MEMORY")  # no temporary files to fill a disk with
-            conn.execute("PRAGMA journal_size_limit = 16777216")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StoreError(f"cannot open the trajectory database {self.db_path}: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @staticmethod
-    def _enter_wal(conn: sqlite3.Connection) -> str:
-        """Switch the database to WAL (a no-op once it is); return the journal mode it ends in.
-
-        The switch needs an exclusive lock, and SQLite answers "locked" at once, without its busy
-        handler, when openers of a fresh store race for it; so retry for a while.
-        """
-        deadline = time.monotonic() + 30.0
-        while True:
-            try:
-                mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-                if mode == "wal":
-                    return mode
-                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+    def _full_message(self, what: str) -> str:
+        return shots.full_message(self.root, shots.free_bytes(self.root), what)
 
     def _translate(self, exc: sqlite3.Error, what: str) -> StoreError:
         """Turn a SQLite error into the store's error, with a message that says what to do."""
-        if _is_full(exc):
-            return StoreFull(shots.full_message(self.root, shots.free_bytes(self.root), what))
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            return StoreError(
-                f"the trajectory database {self.db_path} stayed locked by another process while {what}; "
-                "retry, or stop the other cua process"
-            )
-        return StoreError(f"the trajectory database {self.db_path} failed while {what}: {exc}")
+        return self._db.translate(exc, what)
 
     def _transact(
         self, what: str, body: Callable[[sqlite3.Connection], T], *, use_reserve: bool = False
@@ -324,22 +271,12 @@ class TrajectoryStore:
         """
         for attempt in range(2):
             try:
-                with self._lock:
-                    conn = self._conn
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        result = body(conn)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            with contextlib.suppress(sqlite3.Error):
-                                conn.execute("ROLLBACK")
-                        raise
-                return result
-            except sqlite3.Error as exc:
-                if attempt == 0 and use_reserve and _is_full(exc) and self._release_reserve():
+                with self._db.transaction(self._conn, what, self._lock) as conn:
+                    return body(conn)
+            except StoreFull:
+                if attempt == 0 and use_reserve and self._release_reserve():
                     continue
-                raise self._translate(exc, what) from exc
+                raise
         raise AssertionError("unreachable")
 
     def _read(self, sql: str, params: Sequence[Any] = (), *, rows: bool = False) -> list[Any]:

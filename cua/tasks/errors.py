@@ -1,14 +1,8 @@
 """Errors of the task layer, and ``Where``: the place in a task file an error is about.
 
-::
-
-    CuaError (cua.errors)
-     └── TaskError            anything about tasks
-          ├── TaskSpecError   a task file is malformed: the message names the file, the field and
-          │                   what was expected there
-          ├── UnknownTask     no built-in task or family has that id
-          └── OracleFailed    an oracle could not carry out a step (target never appeared, a wait
-                              ran out); the message names the step and what the screen showed
+The whole tree is drawn in ``cua.errors``: ``CuaError > TaskError > TaskSpecError | UnknownTask |
+OracleFailed``. A ``TaskSpecError`` message names the file, the field and what was expected there;
+an ``OracleFailed`` one names the step and what the screen showed.
 
 A validator never raises for a wrong outcome: it returns a low score with reasons. It raises
 only for a broken spec (``TaskSpecError``) or a broken sandbox (``SandboxError``).

@@ -17,18 +17,10 @@ from dataclasses import dataclass, field
 
 from cua.tasks.errors import OracleFailed, TaskError
 from cua.tasks.oracle import OracleRun, OracleRunner, Step
-from cua.tasks.spec import (
-    NearMiss,
-    RunStep,
-    TaskFamily,
-    TaskSpec,
-    WaitWindowStep,
-    WriteStep,
-    near_miss_task,
-)
+from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, WaitWindowStep, near_miss_task
 from cua.tasks.validators import Verdict, validate_state
 from sandbox.base import Observation, Sandbox
-from sandbox.errors import GuestError
+from sandbox.profile import RunCommand, WriteFile
 
 WINDOW_POLL_S = 0.05
 
@@ -56,17 +48,10 @@ def finish_setup(
 ) -> Observation:
     """Run ``task``'s steps after the application started (a pool already did the reset)."""
     for step in task.after_launch():
-        if isinstance(step, WriteStep):
-            sandbox.write_file(step.path, step.content, step.mode)
-        elif isinstance(step, RunStep):
-            result = sandbox.exec(list(step.argv), timeout_s=step.timeout_s)
-            if not result.ok:
-                raise GuestError(
-                    f"task {task.id}: setup command {list(step.argv)} exited {result.returncode}: "
-                    f"{result.stderr.decode(errors='replace')[-300:]}"
-                )
-        elif isinstance(step, WaitWindowStep):
+        if isinstance(step, WaitWindowStep):
             obs = _wait_window(sandbox, task, step, clock, sleep)
+        elif isinstance(step, WriteFile | RunCommand):
+            step.apply(sandbox, f"task {task.id}: ")
     return obs
 
 

@@ -70,7 +70,7 @@ from cua.tasks.params import (
     sample,
 )
 from cua.tasks.validators import Check, parse_check
-from sandbox.profile import RunCommand, WriteFile
+from sandbox.profile import RunCommand, SetupStep, WriteFile
 
 Split = Literal["train", "eval"]
 SPLITS: tuple[str, ...] = ("train", "eval")
@@ -101,21 +101,12 @@ _DISTINCT_TRIES = 30
 
 
 # -- setup steps ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WriteStep:
-    """Write a file into the sandbox (relative paths are under HOME)."""
-
-    path: str
-    content: bytes
-    mode: int = 0o644
-
-
-@dataclass(frozen=True)
-class RunStep:
-    """Run a command in the sandbox; a failing command fails the setup."""
-
-    argv: tuple[str, ...]
-    timeout_s: float = 30.0
+# ``write`` and ``run`` are the sandbox's own setup steps (``sandbox.profile``), defined and
+# executed there; a task adds only what needs the application: its launch and a window wait.
+WriteStep = WriteFile
+"""A ``write`` step: the sandbox's ``WriteFile`` (this name is kept for the task vocabulary)."""
+RunStep = RunCommand
+"""A ``run`` step: the sandbox's ``RunCommand``."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +124,7 @@ class WaitWindowStep:
     timeout_s: float = 20.0
 
 
-SetupItem = WriteStep | RunStep | LaunchStep | WaitWindowStep
+SetupItem = WriteFile | RunCommand | LaunchStep | WaitWindowStep
 
 
 @dataclass(frozen=True)
@@ -186,17 +177,11 @@ class TaskSpec:
                 return i
         return None
 
-    def sandbox_setup(self) -> tuple[tuple[WriteFile | RunCommand, ...], tuple[str, ...]]:
+    def sandbox_setup(self) -> tuple[tuple[SetupStep, ...], tuple[str, ...]]:
         """Return (the sandbox setup steps run before the application starts, its arguments)."""
         launch = self._launch_index()
         before = self.setup if launch is None else self.setup[:launch]
-        pre = tuple(
-            WriteFile(s.path, s.content, s.mode)
-            if isinstance(s, WriteStep)
-            else RunCommand(s.argv, s.timeout_s)
-            for s in before
-            if isinstance(s, WriteStep | RunStep)
-        )
+        pre = tuple(s for s in before if isinstance(s, WriteFile | RunCommand))
         args = () if launch is None else self.setup[launch].args  # type: ignore[union-attr]
         return pre, args
 
@@ -365,7 +350,7 @@ def parse_setup(data: Any, where: Where) -> tuple[SetupItem, ...]:
             argv = ["sh", "-c", value] if isinstance(value, str) else value
             if not isinstance(argv, list) or not argv or not all(isinstance(a, str | int) for a in argv):
                 raise here.error("a command: a list of strings, or one shell command string", value)
-            steps.append(RunStep(tuple(str(a) for a in argv)))
+            steps.append(RunCommand(tuple(str(a) for a in argv)))
         elif kind in ("launch", "open"):
             if any(isinstance(s, LaunchStep) for s in steps):
                 raise here.error("a single launch or open step per task", value)
@@ -405,7 +390,7 @@ def _absolute(path: str) -> str:
     return f"{HOME}/{path}"
 
 
-def _parse_write(value: Any, where: Where) -> WriteStep:
+def _parse_write(value: Any, where: Where) -> WriteFile:
     if not isinstance(value, dict) or "path" not in value:
         raise where.error("{path: FILE, text: CONTENT} (or base64: CONTENT)", value)
     extra = set(value) - {"path", "text", "base64", "mode"}
@@ -434,7 +419,7 @@ def _parse_write(value: Any, where: Where) -> WriteStep:
             raise where.at("mode").error("an octal mode such as '0755'", mode) from None
     if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
         raise where.at("mode").error("a file mode such as '0644'", mode)
-    return WriteStep(path, content, mode)
+    return WriteFile(path, content, mode)
 
 
 def parse_near_miss(
@@ -655,9 +640,24 @@ def near_miss_task(family: TaskFamily, task: TaskSpec, miss: NearMiss) -> TaskSp
 def task_hash(task: TaskSpec) -> str:
     """Return a stable hash of what defines the task (instruction, setup, validator, oracle)."""
     oracle = [step.to_json() for step in task.oracle] if task.oracle else None
+    setup = _setup_text(task.setup)
     text = json.dumps(
-        [task.id, task.instruction, task.app, repr(task.setup), repr(task.validator), oracle, task.max_steps],
+        [task.id, task.instruction, task.app, setup, repr(task.validator), oracle, task.max_steps],
         sort_keys=True,
         default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: The names ``write`` and ``run`` steps had in the hashed text before they became the sandbox's
+#: own types: kept, so that a task's hash (stored with every run) does not change with the rename.
+_HASHED_NAMES = {"WriteFile": "WriteStep", "RunCommand": "RunStep"}
+
+
+def _setup_text(setup: tuple[SetupItem, ...]) -> str:
+    items = []
+    for step in setup:
+        text = repr(step)
+        name = type(step).__name__
+        items.append(_HASHED_NAMES.get(name, name) + text[len(name) :])
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"

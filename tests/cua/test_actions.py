@@ -262,7 +262,58 @@ def test_public_names() -> None:
         "MAX_SCROLL", "MAX_WAIT", "Action", "ActionError", "ActionJSONError", "Button", "CallUser",
         "Click", "Direction", "Done", "Drag", "Fail", "Hotkey", "Key", "Move", "PointMap", "Scroll",
         "TypeText", "Wait", "describe_actions", "from_json", "pointer_after", "signature", "to_json",
-        "to_pyautogui", "to_sandbox",
+        "to_pyautogui", "to_sandbox", "SEQUENCE", "describe", "recorded_actions", "recorded_items",
+        "recorded_json",
     }  # fmt: skip
     for name in actions_module.__all__:
         assert hasattr(actions_module, name)
+
+
+def test_a_recorded_step_reads_back_as_the_actions_that_wrote_it() -> None:
+    one, two = Click(1, 2), TypeText("hi\n")
+    assert actions_module.recorded_json([]) is None
+    assert actions_module.recorded_json([one]) == to_json(one)
+    sequence = actions_module.recorded_json([one, two])
+    assert sequence == {"type": actions_module.SEQUENCE, "actions": [to_json(one), to_json(two)]}
+    assert actions_module.recorded_actions(sequence) == [one, two]
+    assert actions_module.recorded_actions(to_json(one)) == [one]
+    assert actions_module.recorded_actions(None) == []
+    # The raw reader skips what is not an object and never validates.
+    odd = {
+        "type": "sequence",
+        "actions": [{"type": "click", "x": -1}, 3, {"type": "sequence", "actions": []}],
+    }
+    assert actions_module.recorded_items(odd) == [{"type": "click", "x": -1}]
+    assert actions_module.recorded_items({"type": "sequence", "actions": "no"}) == []
+    with pytest.raises(ActionError):
+        actions_module.recorded_actions(odd)
+
+
+@given(st.lists(actions, max_size=4))
+def test_recorded_json_round_trips(listed: list[Action]) -> None:
+    assert actions_module.recorded_actions(actions_module.recorded_json(listed)) == listed
+
+
+@pytest.mark.parametrize(
+    ("action", "text"),
+    [
+        (Click(3, 4), "click at (3, 4)"),
+        (Click(3, 4, "right", 2), "right double-click at (3, 4)"),
+        (Drag(1, 2, 30, 40), "drag to (30, 40)"),
+        (Scroll(5, 6, "down", 3), "scroll down 3"),
+        (TypeText('say "hi"\n'), 'type "say \\"hi\\"\\n"'),
+        (Key("enter"), "key enter"),
+        (Hotkey(("ctrl", "s")), "hotkey ctrl+s"),
+        (Done("42"), "done"),
+        (Fail("no file"), "fail (no file)"),
+        (Move(7, 8), "move(x=7, y=8)"),
+        (Wait(2.0), "wait(seconds=2.0)"),
+        (CallUser("which?"), "call_user(question=which?)"),
+    ],
+)
+def test_describe_reads_each_action_in_words(action: Action, text: str) -> None:
+    assert actions_module.describe(action) == text
+
+
+def test_describe_can_leave_the_point_to_a_named_target() -> None:
+    assert actions_module.describe(Click(3, 4, count=3), point=False) == "triple-click"

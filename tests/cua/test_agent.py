@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from cua import actions as act
-from cua.agent import Agent, AgentConfig, StepEvent
-from cua.errors import PolicyError
+from cua.agent import Agent, AgentConfig, AgentControl, Question, StepEvent
+from cua.errors import CuaError, PolicyError, UsageError
 from cua.policies.scripted import ScriptedPolicy
-from cua.store import RunStatus, TrajectoryStore
+from cua.store import Actor, RunStatus, TrajectoryStore
+from sandbox import XvfbSandbox
 from sandbox.fake import FakeSandbox
-from sandbox.xvfb import XvfbSandbox
 
 OK = (640, 400)  # the fake's OK button
 
@@ -178,3 +178,92 @@ def test_real_sandbox_episode(store: TrajectoryStore) -> None:
         steps = store.steps(result.run_id)
         assert steps[0].hit is not None and steps[0].hit.get("role") == "text"
         assert all(s.timings.get("policy", -1) >= 0 for s in steps)
+
+
+def test_steps_yields_one_event_per_recorded_step_and_returns_the_result(store: TrajectoryStore) -> None:
+    sb = FakeSandbox()
+    agent = Agent(ScriptedPolicy([act.Move(5, 5), act.Click(*OK), act.Done("ok")]), sb, store=store)
+    steps = agent.steps("press OK", sb.reset("fake"), app="fake")
+    events = []
+    for event in steps:
+        assert len(store.steps(agent.run_id or "")) == event.index + 1  # recorded before it is yielded
+        events.append(event)
+    assert [e.index for e in events] == [0, 1, 2]
+    assert [type(e.actions[0]).__name__ for e in events] == ["Move", "Click", "Done"]
+    result = store.get_run(agent.run_id or "")
+    assert result.status == RunStatus.SUCCESS and result.step_count == 3
+
+
+def test_an_unusable_instruction_is_refused_before_anything_is_recorded(store: TrajectoryStore) -> None:
+    sb = FakeSandbox()
+    agent = Agent(ScriptedPolicy([act.Done()]), sb, store=store)
+    with pytest.raises(UsageError, match="empty"):
+        agent.run("   ", sb.reset("fake"), app="fake")
+    assert store.list_runs() == []
+
+
+def test_take_over_records_the_persons_steps_and_the_agent_continues(store: TrajectoryStore) -> None:
+    sb = FakeSandbox()
+    first = sb.reset("fake")
+    policy = ScriptedPolicy([act.Done("it is pressed")])
+    events: list[StepEvent] = []
+    agent = Agent(policy, sb, store=store, on_step=events.append)
+    agent.control.take_over()  # before the agent's first step
+    box: list[object] = []
+    thread = threading.Thread(target=lambda: box.append(agent.run("press OK", first, app="fake")))
+    thread.start()
+    agent.control.person_step(act.Click(*OK))
+    deadline = time.monotonic() + 5
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert policy.inputs == []  # the agent waits while the person drives
+    agent.control.hand_back()
+    thread.join(5)
+    result = box[0]
+    assert result.status == RunStatus.SUCCESS and result.steps == 1 and result.person_steps == 1  # type: ignore[attr-defined]
+    assert sb.current_screen == "done"
+    assert "A person took over" in (policy.inputs[0].feedback or "")
+    assert policy.inputs[0].screenshot.tobytes() == sb.observe().screenshot.tobytes()  # from the new screen
+    steps = store.steps(result.run_id)  # type: ignore[attr-defined]
+    assert [s.actor for s in steps] == [Actor.PERSON, Actor.AGENT]
+    assert steps[0].action is not None and steps[0].action["type"] == "click"
+    assert steps[0].hit is not None and steps[0].hit["name"] == "OK"
+    assert [e.actor for e in events] == [Actor.PERSON, Actor.AGENT]
+    with pytest.raises(CuaError, match="take_over"):
+        agent.control.person_step(act.Click(*OK))
+
+
+def test_a_question_is_answered_from_another_thread() -> None:
+    sb = FakeSandbox()
+    first = sb.reset("fake")
+    control = AgentControl(interactive=True)
+    announced: list[Question] = []
+    control.on_question = announced.append
+    policy = ScriptedPolicy([act.CallUser("which file?"), act.Done()])
+    agent = Agent(policy, sb, control=control)
+    box: list[object] = []
+    thread = threading.Thread(target=lambda: box.append(agent.run("open it", first, app="fake")))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while control.pending_question() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    question = control.pending_question()
+    assert question is not None and question.text == "which file?" and question.kind == "call_user"
+    assert announced == [question]
+    control.answer("the second one")
+    thread.join(5)
+    assert box[0].status == RunStatus.SUCCESS  # type: ignore[attr-defined]
+    assert policy.inputs[1].feedback == "The user answered: the second one"
+    assert control.pending_question() is None
+    with pytest.raises(CuaError, match="no question"):
+        control.answer("late")
+
+
+def test_a_safety_question_through_the_control_can_be_declined() -> None:
+    sb = FakeSandbox()
+    control = AgentControl(interactive=True)
+    control.on_question = lambda q: threading.Timer(0.05, control.answer, ("no",)).start()
+    policy = ScriptedPolicy([act.TypeText("rm -rf /"), act.Done()])
+    result = Agent(policy, sb, control=control).run("clean up", sb.reset("fake"), app="fake")
+    assert result.status == RunStatus.SUCCESS and sb.actions == []
+    assert "did not allow" in (policy.inputs[1].feedback or "")

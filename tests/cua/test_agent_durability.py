@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from cua import actions as act
-from cua.agent import Agent, AgentConfig
+from cua.agent import Agent, AgentConfig, StepEvent
 from cua.policies.scripted import ScriptedPolicy
 from cua.store import RunStatus, TrajectoryStore
 from sandbox.fake import FakeSandbox, FakeScreen
@@ -28,7 +28,7 @@ from cua import actions as act
 from cua.agent import Agent, AgentConfig
 from cua.policies.scripted import ScriptedPolicy
 from cua.store import TrajectoryStore
-from sandbox.xvfb import XvfbSandbox
+from sandbox import XvfbSandbox
 
 store = TrajectoryStore(sys.argv[1])
 with XvfbSandbox() as sb:
@@ -103,3 +103,66 @@ def test_a_full_disk_ends_the_run_as_error_with_completed_steps_intact(small_dis
     for step in steps:
         assert store.screenshot(step.screenshot).size == size
     store.close()
+
+
+class BrokenMemory:
+    """A memory hook whose retrieval fails on the third step."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def retrieve(self, instruction: str, observation: object, history: object) -> str | None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("the memory index is locked")
+        return None
+
+
+def test_a_memory_hook_that_raises_ends_the_run_as_error_with_its_steps(tmp_path: Path) -> None:
+    sb = FakeSandbox()
+    with TrajectoryStore(tmp_path / "data") as store:
+        agent = Agent(ScriptedPolicy([act.Wait(0.01)], then="repeat"), sb, store=store,
+                      config=AgentConfig(max_steps=10, loop_limit=100), memory=BrokenMemory())  # fmt: skip
+        result = agent.run("wait", sb.reset("fake"), app="fake")
+        assert result.status == RunStatus.ERROR and result.steps == 2
+        assert "memory hook" in result.summary and "index is locked" in result.summary
+    with TrajectoryStore(tmp_path / "data") as reopened:  # read back from disk
+        run = reopened.get_run(result.run_id)  # type: ignore[arg-type]
+        assert run.status == RunStatus.ERROR and "index is locked" in run.summary
+        assert run.id not in reopened.recovered  # ended by the agent, not found orphaned
+        assert [s.index for s in reopened.steps(run.id)] == [0, 1]
+
+
+def test_an_event_callback_that_raises_ends_the_run_as_error_with_its_steps(tmp_path: Path) -> None:
+    sb = FakeSandbox()
+    seen: list[int] = []
+
+    def on_step(event: StepEvent) -> None:
+        seen.append(event.index)
+        if event.index == 1:
+            raise ValueError("the viewer closed")
+
+    with TrajectoryStore(tmp_path / "data") as store:
+        agent = Agent(ScriptedPolicy([act.Wait(0.01)], then="repeat"), sb, store=store,
+                      config=AgentConfig(max_steps=10, loop_limit=100), on_step=on_step)  # fmt: skip
+        result = agent.run("wait", sb.reset("fake"), app="fake")
+    assert seen == [0, 1]
+    assert result.status == RunStatus.ERROR and "step callback" in result.summary
+    with TrajectoryStore(tmp_path / "data") as reopened:
+        run = reopened.get_run(result.run_id)  # type: ignore[arg-type]
+        assert run.status == RunStatus.ERROR and "viewer closed" in run.summary
+        assert len(reopened.steps(run.id)) == 2  # the step the callback saw was recorded first
+
+
+def test_ctrl_c_in_a_callback_ends_the_run_as_cancelled_and_propagates(tmp_path: Path) -> None:
+    sb = FakeSandbox()
+
+    def on_step(event: StepEvent) -> None:
+        raise KeyboardInterrupt
+
+    with TrajectoryStore(tmp_path / "data") as store:
+        agent = Agent(ScriptedPolicy([act.Wait(0.01)], then="repeat"), sb, store=store, on_step=on_step)
+        with pytest.raises(KeyboardInterrupt):
+            agent.run("wait", sb.reset("fake"), app="fake")
+        run = store.get_run(agent.run_id or "")
+        assert run.status == RunStatus.CANCELLED and run.step_count == 1

@@ -13,7 +13,7 @@ from cua.errors import CuaError
 from cua.eval.suite import evaluate, select_tasks, wilson
 from cua.policies.baselines import NoopPolicy, RandomPolicy
 from cua.policies.oracle import OraclePolicy
-from cua.store import RunStatus, TrajectoryStore
+from cua.store import RunSource, RunStatus, TrajectoryStore
 from cua.tasks import task_hash
 
 
@@ -63,6 +63,7 @@ def test_oracle_passes_noop_and_random_fail_and_everything_is_recorded(tmp_path:
             run = store.get_run(ep.run_id)  # type: ignore[arg-type]
             assert run.status == RunStatus.SUCCESS and run.verdict is not None and run.verdict.success
             assert run.task_id == ep.task and run.task_hash and run.step_count == ep.steps
+            assert run.source == RunSource.EVAL
         for ep in noop.episodes:
             assert store.get_run(ep.run_id).verdict.success is False  # type: ignore[arg-type, union-attr]
     table = oracle.table()

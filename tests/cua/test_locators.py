@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cua.locators import Locator, locate_point, node_at, resolve
-from sandbox.base import A11yNode
+from sandbox import A11yNode
 
 
 def node(

@@ -17,9 +17,9 @@ from cua.policies.oracle import OraclePolicy
 from cua.policies.replay import ParamMap, ReplayError, ReplayPolicy, load_recording
 from cua.policies.scripted import ScriptedPolicy
 from cua.replay import replay
-from cua.store import TrajectoryStore
-from cua.tasks import find_task, start
-from sandbox.xvfb import XvfbSandbox
+from cua.store import RunSource, TrajectoryStore, VerdictSource
+from cua.tasks import find_task, start, task_hash
+from sandbox import XvfbSandbox
 
 
 def test_shared_values_are_used_in_declaration_order() -> None:
@@ -68,7 +68,10 @@ def test_replay_on_another_instance_with_the_window_moved_and_resized(
     assert result.stats.handed_over_at is None, result.stats.reason
     assert result.stats.relocated == 6  # every click re-found by its locator
     assert result.passed, result.reasons
-    assert store.get_run(result.run_id or "").verdict is not None
+    run = store.get_run(result.run_id or "")
+    assert run.verdict is not None and run.verdict.source == VerdictSource.VALIDATOR
+    assert run.source == RunSource.REPLAY and run.task_hash == task_hash(find_task("galculator.add/1")[1])
+    assert run.extra["replay_of"] == run_id and store.get_run(run_id).source == RunSource.EVAL
 
 
 @pytest.mark.x11

@@ -6,21 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox import errors
-from sandbox.actions import (
-    ACTION_TYPES,
-    Click,
-    Drag,
-    Key,
-    Move,
-    Scroll,
-    TypeText,
-    Wait,
-    from_json,
-    to_json,
-    to_pyautogui,
-    validate,
-)
+from sandbox import Click, Drag, Key, Move, Scroll, TypeText, Wait, errors
+from sandbox.actions import ACTION_TYPES, from_json, to_json, to_pyautogui, validate
 from sandbox.guest.keys import ALIASES, CANONICAL_KEYS, canonical_key
 
 SCREEN = (1280, 800)

@@ -9,14 +9,12 @@ also what an agent does. The profiles tested are the files shipped in ``sandbox/
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
-from sandbox.base import A11yNode, Observation
+from sandbox import A11yNode, Observation, XvfbSandbox
 from sandbox.profile import BUILTIN_DIR, load_profile
-from sandbox.xvfb import XvfbSandbox
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(120)]
 
@@ -42,15 +40,6 @@ TEMPLATE_LIMIT_BYTES = 200_000
 def builtin_profiles() -> list[object]:
     names = sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
     return [pytest.param(name, id=name, marks=[pytest.mark.slow] if name in SLOW else []) for name in names]
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[XvfbSandbox]:
-    box = XvfbSandbox()
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def colours(image: Image.Image) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox import XvfbSandbox
 from sandbox.conformance import ConformanceError, check_sandbox
 from sandbox.fake import FakeSandbox
-from sandbox.xvfb import XvfbSandbox
 
 
 def test_fake_sandbox_conforms() -> None:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.actions import Click, Key, TypeText
+from sandbox import Click, Key, TypeText, XvfbSandbox
 from sandbox.cleanup import remove_tree
-from sandbox.xvfb import XvfbSandbox
 from tests.sandbox.procs import sandbox_processes
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(300)]
@@ -292,3 +291,14 @@ def test_x_settings_a_program_changes_are_put_back_by_a_reset() -> None:
         assert attacked.stdout != before  # the attack took effect
         sb.reset("xterm")
         assert sb.exec(read).stdout == before
+
+
+def test_a_removed_infrastructure_socket_makes_the_next_reset_start_afresh() -> None:
+    with XvfbSandbox() as sb:
+        sb.reset("mousepad")
+        before = sb.host_pids()
+        assert sb.exec(["rm", "/tmp/.cua-run/bus"]).ok  # the session bus can no longer be reached
+        sb.reset("mousepad")
+        assert sb.host_pids() != before  # the container was started again
+        assert sb.exec(["test", "-S", "/tmp/.cua-run/bus"]).ok
+        assert sb.observe(a11y=True).a11y  # the accessibility tree works again

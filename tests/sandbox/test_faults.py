@@ -5,24 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
-from sandbox import errors
-from sandbox.actions import Click, Key, Move, TypeText
-from sandbox.xvfb import XvfbSandbox
+from sandbox import Click, Key, Move, TypeText, XvfbSandbox, errors
 from tests.sandbox.procs import find_pid
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def sb() -> Iterator[XvfbSandbox]:
-    box = XvfbSandbox(request_timeout_s=3.0)
-    box.reset("xterm")
-    yield box
-    box.close()
+def sb(new_sandbox: Callable[..., XvfbSandbox]) -> XvfbSandbox:
+    """A sandbox per test (each breaks its own), with a short request timeout so a hang fails fast."""
+    return new_sandbox("xterm", request_timeout_s=3.0)
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.xvfb import XvfbSandbox
+from sandbox import XvfbSandbox
 from tests.sandbox.procs import sandbox_processes
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(120)]
 
 CHILD = """
 import sys, time
-from sandbox.xvfb import XvfbSandbox
+from sandbox import XvfbSandbox
 boxes = [XvfbSandbox() for _ in range(2)]
 for box in boxes:
     box.reset("xterm")

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox import errors
-from sandbox.actions import TypeText
+from sandbox import TypeText, errors
 from sandbox.host import HostScreen
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(120)]
@@ -47,7 +46,7 @@ def test_acts_on_the_display_without_sandbox_powers(user_display: str) -> None:
         assert typed.changed
         assert screen.exec(["echo", "real"]).stdout == b"real\n"
         with pytest.raises(errors.SandboxError, match="setup steps are refused"):
-            from sandbox.profile import WriteFile
+            from sandbox import WriteFile
 
             screen.reset("xterm", setup=[WriteFile("x", b"")])
         with pytest.raises(errors.GuestError, match="not in a sandbox"):

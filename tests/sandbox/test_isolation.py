@@ -16,19 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.profile import find_profile
-from sandbox.xvfb import XvfbSandbox
+from sandbox import XvfbSandbox, find_profile
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def sb() -> Iterator[XvfbSandbox]:
-    box = XvfbSandbox()
-    box.reset("xterm")
-    yield box
-    box.close()
+def sb(sb: XvfbSandbox) -> XvfbSandbox:
+    """The module's shared sandbox (tests/conftest.py) with xterm started once, for running commands."""
+    sb.reset("xterm")
+    return sb
 
 
 def sh(box: XvfbSandbox, script: str) -> subprocess.CompletedProcess[str]:
@@ -179,7 +177,7 @@ def test_conformance_as_a_non_root_user() -> None:
             path.chmod(0o777 if path.is_dir() else 0o644)
         code = (
             "import sys; sys.path.insert(0, sys.argv[1]);"
-            "from sandbox.xvfb import XvfbSandbox; from sandbox.conformance import check_sandbox;"
+            "from sandbox import XvfbSandbox; from sandbox.conformance import check_sandbox;"
             "r = check_sandbox(XvfbSandbox(), 'xterm'); print('PASSED', len(r.passed))"
         )
         env = {

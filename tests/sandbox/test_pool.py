@@ -19,12 +19,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sandbox import errors
-from sandbox.actions import SandboxAction
-from sandbox.base import ExecResult, Observation, Sandbox
-from sandbox.pool import Job, PoolEvent, SandboxPool
-from sandbox.profile import AppProfile, SetupStep, find_profile
-from sandbox.xvfb import XvfbSandbox
+from sandbox import (
+    AppProfile,
+    ExecResult,
+    Job,
+    Observation,
+    PoolEvent,
+    Sandbox,
+    SandboxAction,
+    SandboxPool,
+    XvfbSandbox,
+    errors,
+    find_profile,
+)
+from sandbox.profile import SetupStep
 from tests.sandbox.procs import find_pid, sandbox_processes
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.errors import ProfileError
+from sandbox.errors import GuestError, ProfileError
 from sandbox.profile import find_profile, list_profiles, load_profile, profile_dirs
 
 GOOD = """
@@ -73,3 +73,18 @@ def test_user_profiles_override_builtin_ones(tmp_path: Path) -> None:
 def test_unknown_profile_lists_the_known_ones() -> None:
     with pytest.raises(ProfileError, match=r"unknown application profile 'nope'; known: .*mousepad"):
         find_profile("nope")
+
+
+def test_setup_steps_apply_themselves_and_name_where_a_command_failed() -> None:
+    from sandbox.base import ExecResult
+    from sandbox.fake import FakeSandbox
+    from sandbox.profile import RunCommand, WriteFile, run_setup
+
+    box = FakeSandbox(exec_handlers={"boom": lambda argv, stdin, files: ExecResult(2, b"", b"it broke")})
+    box.reset("fake")
+    run_setup(box, [WriteFile("a/b.txt", b"x", 0o600), RunCommand(("true",))])
+    assert box.read_file("a/b.txt") == b"x"
+    with pytest.raises(GuestError, match=r"^task t/0: setup command \['boom'\] exited with 2: it broke$"):
+        run_setup(box, [RunCommand(("boom",))], "task t/0: ")
+    with pytest.raises(ProfileError, match="not a setup step"):
+        run_setup(box, ["echo hi"])  # type: ignore[list-item]

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cua.errors import PolicyError
+from cua.models.config import GenerationSettings
 from cua.models.openai_policy import OpenAIPolicy, normalise_endpoint, redact_url
 from cua.policy import Policy, PolicyInput
 from tests.cua.models.fake_openai import FakeOpenAI, Response, serve_fake
@@ -57,7 +58,8 @@ def test_check_reports_the_http_status_and_the_servers_message() -> None:
 
 def test_act_sends_the_prompt_and_returns_text_and_usage() -> None:
     with serve_fake(FakeOpenAI()) as fake:
-        p = policy(fake.url, max_tokens=64, temperature=0.5, top_p=0.9, seed=3, extra_body={"top_k": 5})
+        settings = GenerationSettings(max_new_tokens=64, temperature=0.5, top_p=0.9, seed=3)
+        p = policy(fake.url, generation=settings, extra_body={"top_k": 5})
         assert isinstance(p, Policy)
         out = p.act(INPUT)
     assert out.text == "Thought: ok\nAction: wait()"
@@ -147,7 +149,7 @@ def test_api_key_is_sent_as_bearer_and_never_in_provenance() -> None:
     # Only the injected environment holds the key; the policy keeps no copy of its own.
     assert secret not in repr({k: v for k, v in vars(p).items() if k != "_environ"})
     assert prov["endpoint"] == fake.url and prov["model"] == "fake-model" and prov["format"] == "ui-tars-1.5"
-    assert prov["generation"] == {"max_tokens": 256, "temperature": 0.0, "top_p": 1.0, "seed": 0}
+    assert prov["generation"] == {"max_new_tokens": 256, "temperature": 0.0, "top_p": 1.0, "seed": 0}
 
 
 def test_api_key_is_read_at_request_time() -> None:

@@ -32,6 +32,7 @@ import pytest
 from PIL import Image
 
 from cua.errors import PolicyError
+from cua.models.config import GenerationSettings
 from cua.models.messages import image_to_data_url
 from cua.models.openai_policy import OpenAIPolicy
 from cua.models.overfit import FittedModel, demo_input, demo_screen
@@ -120,14 +121,15 @@ def test_round_trip_gives_the_same_text_as_the_direct_policy(
             history=[HistoryItem(uitars.target, first.screenshot, feedback="Nothing happened.")],
             step=1,
         )
+        short = GenerationSettings(max_new_tokens=12)  # one settings object, both backends
         near = TransformersPolicy(
             uitars.model_dir,
             uitars.format_name,
             min_pixels=uitars.min_pixels,
             max_pixels=uitars.max_pixels,
-            max_new_tokens=12,
+            generation=short,
         )
-        assert client(url, uitars, max_tokens=12).act(step).text == near.act(step).text
+        assert client(url, uitars, generation=short).act(step).text == near.act(step).text
 
 
 def test_server_requires_the_bearer_key_when_configured(

@@ -21,7 +21,7 @@ from cua.tasks.oracle import OracleRunner, parse_steps
 from cua.tasks.osworld import import_paths, import_task, write_task
 from cua.tasks.spec import RunStep, TaskSpec
 from cua.tasks.validators import Cells, TableEquals, validate_state
-from sandbox.xvfb import XvfbSandbox
+from sandbox import XvfbSandbox
 
 SAMPLES = Path(__file__).parent / "osworld_samples"
 EXPECTED_SKIPS = {

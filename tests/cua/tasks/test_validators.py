@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+import cua.tasks.validators as validators
 from cua.tasks import TaskSpecError, parse_check
 from cua.tasks.errors import Where
-from cua.tasks.validators import Verdict, as_number, cell_index, json_query, validate_state
+from cua.tasks.validators import (
+    Check,
+    Verdict,
+    as_number,
+    cell_index,
+    check_kinds,
+    json_query,
+    validate_state,
+)
 from sandbox.fake import FakeSandbox
 from tests.cua.tasks.fakes import fake_sandbox
 
@@ -136,3 +145,46 @@ def test_helpers() -> None:
     assert json_query({"a": [{"b": 2}]}, "a[0].b") == 2
     with pytest.raises(KeyError):
         json_query({"a": 1}, "b")
+
+
+# One sample of every kind, in the task-file form; the registry must know exactly these kinds.
+SAMPLES: dict[str, Any] = {
+    "all": [{"file_exists": "a"}],
+    "any": [{"file_absent": "a"}],
+    "not": {"file_exists": "a"},
+    "file_exists": {"path": "docs", "type": "dir"},
+    "file_absent": "a",
+    "file_text": {"path": "a", "matches": "^x", "strip": False},
+    "json_path": {"path": "a.json", "query": "b[0]", "equals": 4},
+    "cells": {"path": "b.ods", "values": {"A1": 3}, "sheet": 1, "tolerance": 0.5},
+    "table_equals": {"path": "b.ods", "expected": "gold.ods", "sheet": "S", "expected_sheet": 2},
+    "command": {"argv": ["ls"], "returncode": None, "stdout_contains": "a"},
+    "window_title": {"equals": "Notes"},
+    "a11y": {"target": {"role": "check box"}, "present": False},
+    "screen_text": {"not_contains": "Error"},
+}
+
+
+def test_every_kind_is_declared_once_by_its_class_and_round_trips() -> None:
+    assert validators.CHECK_KINDS == tuple(SAMPLES) == check_kinds()
+    for kind, value in SAMPLES.items():
+        parsed = parse_check({kind: value}, Where("t"))
+        assert parsed.kind == kind and parsed.data() == {kind: value}, kind
+        assert parse_check(parsed.data(), Where("t")) == parsed
+
+
+def test_a_second_class_for_a_kind_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"'file_exists' is declared by both .*files\.FileExists and .*Twin"):
+
+        class Twin(Check):
+            kind: ClassVar[str] = "file_exists"
+
+    assert check_kinds() == validators.CHECK_KINDS
+
+
+def test_the_public_names_stay_importable_from_the_package() -> None:
+    for name in validators.__all__:
+        assert hasattr(validators, name), name
+    assert {"Verdict", "Check", "Context", "parse_check", "validate_state", "CHECK_KINDS", "Cells"} <= set(
+        validators.__all__
+    )
