@@ -35,7 +35,7 @@ from cua.errors import UsageError
 from cua.store import RunSource, RunStatus, StoreError, TrajectoryStore, VerdictSource
 from cua.tasks import TaskSpec, start, task_hash, validate
 from cua.tasks.runner import finish_setup
-from cua.tasks.validators import Verdict as ValidatorVerdict
+from cua.tasks.validators import ValidatorVerdict
 from sandbox.base import Observation, Sandbox
 from sandbox.profile import AppProfile
 

@@ -26,7 +26,7 @@ from cua.critic.judge import ModelJudge
 from cua.errors import CuaError, UsageError
 from cua.store import Run, Step, TrajectoryStore, Verdict, VerdictSource
 from cua.tasks import TaskSpec
-from cua.tasks.validators import Verdict as ValidatorVerdict
+from cua.tasks.validators import ValidatorVerdict
 
 
 @dataclass(frozen=True)

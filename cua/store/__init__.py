@@ -22,8 +22,10 @@ from cua.store.errors import (
     RunStateError,
     SchemaTooNew,
     ScreenshotMissing,
+    StoreCorrupt,
     StoreError,
     StoreFull,
+    StoreLocked,
 )
 from cua.store.export import export_dataset, export_folder
 from cua.store.html_page import export_html
@@ -61,8 +63,10 @@ __all__ = [
     "ScreenshotMissing",
     "Step",
     "StepRecord",
+    "StoreCorrupt",
     "StoreError",
     "StoreFull",
+    "StoreLocked",
     "TrajectoryStore",
     "Verdict",
     "VerdictSource",

@@ -12,7 +12,7 @@ from cua.tasks.errors import OracleFailed, TaskError, TaskSpecError, UnknownTask
 from cua.tasks.oracle import OracleRun
 from cua.tasks.runner import Proof, prove, run_oracle, start, validate
 from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, load_file, load_path, parse_document, task_hash
-from cua.tasks.validators import Check, Verdict, parse_check
+from cua.tasks.validators import Check, ValidatorVerdict, parse_check
 
 __all__ = [
     "Check",
@@ -25,7 +25,7 @@ __all__ = [
     "TaskSpec",
     "TaskSpecError",
     "UnknownTask",
-    "Verdict",
+    "ValidatorVerdict",
     "builtin_families",
     "builtin_tasks",
     "find_family",

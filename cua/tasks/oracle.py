@@ -300,7 +300,7 @@ def parse_condition(data: Any, where: Where) -> Condition:
 
 # -- steps ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Step(abc.ABC):
+class OracleStep(abc.ABC):
     """One oracle step: an action (or a pure wait), an optional id and an optional ``until``."""
 
     id: str | None = field(default=None, kw_only=True)
@@ -338,7 +338,7 @@ class Step(abc.ABC):
 
 
 @dataclass(frozen=True)
-class ClickStep(Step):
+class ClickStep(OracleStep):
     """Click a target (``count`` 2 double-clicks; ``button`` right opens context menus)."""
 
     target: Target
@@ -368,7 +368,7 @@ class ClickStep(Step):
 
 
 @dataclass(frozen=True)
-class TypeStep(Step):
+class TypeStep(OracleStep):
     """Type text (newline types Return, tab types Tab)."""
 
     text: str
@@ -388,7 +388,7 @@ class TypeStep(Step):
 
 
 @dataclass(frozen=True)
-class KeyStep(Step):
+class KeyStep(OracleStep):
     """Press a key or a hotkey, ``repeat`` times."""
 
     keys: tuple[str, ...]
@@ -412,7 +412,7 @@ class KeyStep(Step):
 
 
 @dataclass(frozen=True)
-class DragStep(Step):
+class DragStep(OracleStep):
     """Press on one target, move to another, release."""
 
     source: Target
@@ -435,7 +435,7 @@ class DragStep(Step):
 
 
 @dataclass(frozen=True)
-class ScrollStep(Step):
+class ScrollStep(OracleStep):
     """Scroll over a target by notches (positive ``dy``: down)."""
 
     target: Target
@@ -463,7 +463,7 @@ class ScrollStep(Step):
 
 
 @dataclass(frozen=True)
-class WaitStep(Step):
+class WaitStep(OracleStep):
     """Wait until a condition holds (bounded by ``timeout_s``); sends no input."""
 
     condition: Condition
@@ -516,7 +516,7 @@ def parse_keys(value: Any, where: Where) -> tuple[str, ...]:
         raise where.error(f"known key names ({exc})", value) from None
 
 
-def parse_steps(data: Any, where: Where) -> tuple[Step, ...]:
+def parse_steps(data: Any, where: Where) -> tuple[OracleStep, ...]:
     """Parse an oracle: a non-empty list of steps."""
     if not isinstance(data, list) or not data:
         raise where.error("a non-empty list of oracle steps", data)
@@ -528,7 +528,7 @@ def parse_steps(data: Any, where: Where) -> tuple[Step, ...]:
     return steps
 
 
-def parse_step(data: Any, where: Where) -> Step:
+def parse_step(data: Any, where: Where) -> OracleStep:
     """Parse one oracle step."""
     if not isinstance(data, dict):
         raise where.error(f"a step mapping with one of {list(STEP_KINDS)}", data)
@@ -593,7 +593,7 @@ def parse_step(data: Any, where: Where) -> Step:
     return WaitStep(parse_condition(value, at), **{**common, "until": None})
 
 
-def count_actions(steps: Sequence[Step]) -> int:
+def count_actions(steps: Sequence[OracleStep]) -> int:
     """Return how many inputs an oracle sends (waits excluded, key repeats counted)."""
     return sum((s.repeat if isinstance(s, KeyStep) else 1) for s in steps if s.is_action)
 
@@ -652,7 +652,9 @@ class OracleRunner:
             self._sleep(self.poll_s)
         return self._clock() - start
 
-    def run(self, steps: Sequence[Step], before_step: Callable[[Step], None] | None = None) -> OracleRun:
+    def run(
+        self, steps: Sequence[OracleStep], before_step: Callable[[OracleStep], None] | None = None
+    ) -> OracleRun:
         """Run ``steps`` in order; ``before_step`` is called before each (near-miss checkpoints)."""
         result = OracleRun()
         t0 = self._clock()

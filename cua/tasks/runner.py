@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cua.tasks.errors import OracleFailed, TaskError
-from cua.tasks.oracle import OracleRun, OracleRunner, Step
+from cua.tasks.oracle import OracleRun, OracleRunner, OracleStep
 from cua.tasks.spec import NearMiss, TaskFamily, TaskSpec, WaitWindowStep, near_miss_task
-from cua.tasks.validators import Verdict, validate_state
+from cua.tasks.validators import ValidatorVerdict, validate_state
 from sandbox.base import Observation, Sandbox
 from sandbox.profile import RunCommand, WriteFile
 
@@ -81,7 +81,7 @@ def run_oracle(
     *,
     reset: bool = True,
     settle_s: float = 0.2,
-    before_step: Callable[[Step], None] | None = None,
+    before_step: Callable[[OracleStep], None] | None = None,
 ) -> OracleRun:
     """Solve ``task`` through the GUI with its oracle (after ``start`` unless ``reset`` is False).
 
@@ -94,7 +94,7 @@ def run_oracle(
     return OracleRunner(sandbox, settle_s=settle_s).run(task.oracle, before_step)
 
 
-def validate(sandbox: Sandbox, task: TaskSpec) -> Verdict:
+def validate(sandbox: Sandbox, task: TaskSpec) -> ValidatorVerdict:
     """Score the sandbox's current state against ``task``'s validator.
 
     Host files the validator names relatively (expected workbooks) are in the task file's folder.
@@ -108,11 +108,11 @@ class Proof:
     """The evidence that a task is solvable and checkable, one verdict per run."""
 
     task: str
-    noop: Verdict | None = None
+    noop: ValidatorVerdict | None = None
     """The validator right after setup: must fail."""
-    solved: Verdict | None = None
+    solved: ValidatorVerdict | None = None
     """The validator after the oracle: must pass."""
-    near_misses: dict[str, Verdict] = field(default_factory=dict)
+    near_misses: dict[str, ValidatorVerdict] = field(default_factory=dict)
     """The validator after each near miss: each must fail."""
     oracle: OracleRun | None = None
     error: str | None = None
@@ -183,7 +183,7 @@ def prove(
     proof = Proof(task.id)
     checkpoints = {nm.before: nm for nm in task.near_misses if nm.before is not None} if near_misses else {}
 
-    def checkpoint(step: Step) -> None:
+    def checkpoint(step: OracleStep) -> None:
         miss = checkpoints.get(step.id) if step.id is not None else None
         if miss is not None:
             proof.near_misses[miss.name] = validate(sandbox, task)
@@ -205,7 +205,7 @@ def prove(
 
 def _near_miss(
     sandbox: Sandbox, family: TaskFamily, task: TaskSpec, miss: NearMiss, settle_s: float
-) -> Verdict:
+) -> ValidatorVerdict:
     wrong = near_miss_task(family, task, miss)
     start(sandbox, task)
     try:

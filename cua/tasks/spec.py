@@ -58,7 +58,7 @@ import yaml
 
 from cua.policy import MAX_INSTRUCTION_CHARS
 from cua.tasks.errors import TaskSpecError, Where, source_name
-from cua.tasks.oracle import Step, count_actions, parse_steps
+from cua.tasks.oracle import OracleStep, count_actions, parse_steps
 from cua.tasks.params import (
     BUILTIN_PARAMS,
     HOME,
@@ -152,7 +152,7 @@ class TaskSpec:
     app: str
     setup: tuple[SetupItem, ...]
     validator: Check
-    oracle: tuple[Step, ...] | None = None
+    oracle: tuple[OracleStep, ...] | None = None
     tags: tuple[str, ...] = ()
     difficulty: int = 1
     split: Split = "train"
@@ -425,7 +425,7 @@ def _parse_write(value: Any, where: Where) -> WriteFile:
 def parse_near_miss(
     data: Any,
     where: Where,
-    oracle: tuple[Step, ...] | None,
+    oracle: tuple[OracleStep, ...] | None,
     params: tuple[ParamSpec, ...],
     derived: Iterable[str] = (),
 ) -> NearMiss:

@@ -28,9 +28,9 @@ package is installed, so text painted without an accessibility node cannot be ch
 
 Each check kind is one class, declared once: its ``kind`` registers it (``Check.__init_subclass__``),
 its ``from_json`` reads the task-file form and ``to_json`` writes it back. The modules hold:
-``base`` (Verdict, Check and its registry, Context, ``parse_check``), ``fields`` (text comparisons
-and field readers), ``ssconvert`` (spreadsheets to rows, inside the sandbox), ``combinators``,
-``files``, ``sheets``, ``commands`` and ``screen`` (the checks).
+``base`` (``ValidatorVerdict``, ``Check`` and its registry, ``Context``, ``parse_check``),
+``fields`` (text comparisons and field readers), ``ssconvert`` (spreadsheets to rows, inside
+the sandbox), ``combinators``, ``files``, ``sheets``, ``commands`` and ``screen`` (the checks).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from cua.tasks.validators.base import (
     QUOTE,
     Check,
     Context,
-    Verdict,
+    ValidatorVerdict,
     check_kinds,
     parse_check,
     validate_state,
@@ -88,7 +88,7 @@ __all__ = [
     "Not",
     "ScreenText",
     "TableEquals",
-    "Verdict",
+    "ValidatorVerdict",
     "WindowTitle",
     "as_number",
     "cell_index",

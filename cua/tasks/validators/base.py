@@ -1,4 +1,4 @@
-"""The validator contract: Verdict, Check (whose subclasses register their kind) and Context.
+"""The validator contract: ValidatorVerdict, Check (whose subclasses register their kind) and Context.
 
 Also ``parse_check``, which reads any registered kind from a task file, and ``validate_state``.
 """
@@ -22,7 +22,7 @@ QUOTE = 60
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ValidatorVerdict:
     """A validator's outcome: a score in [0, 1] and the reasons behind it, one line each."""
 
     score: float
@@ -38,14 +38,14 @@ class Verdict:
         return "\n".join(self.reasons)
 
 
-def ok(text: str) -> Verdict:
+def ok(text: str) -> ValidatorVerdict:
     """Return a passing verdict with one reason."""
-    return Verdict(1.0, (f"PASS {text}",))
+    return ValidatorVerdict(1.0, (f"PASS {text}",))
 
 
-def fail(text: str, score: float = 0.0) -> Verdict:
+def fail(text: str, score: float = 0.0) -> ValidatorVerdict:
     """Return a failing verdict (``score``: partial credit) with one reason."""
-    return Verdict(score, (f"FAIL {text}",))
+    return ValidatorVerdict(score, (f"FAIL {text}",))
 
 
 def quote(text: str) -> str:
@@ -132,7 +132,7 @@ class Check(abc.ABC):
         """Read the task-file form (the value under the kind key); TaskSpecError naming the field."""
 
     @abc.abstractmethod
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Score the sandbox's current state."""
 
     @abc.abstractmethod
@@ -165,7 +165,7 @@ def parse_check(data: Any, where: Where) -> Check:
     return cls.from_json(value, where.at(str(kind)))
 
 
-def validate_state(sandbox: Sandbox, check: Check, base: Path | None = None) -> Verdict:
+def validate_state(sandbox: Sandbox, check: Check, base: Path | None = None) -> ValidatorVerdict:
     """Run ``check`` against ``sandbox``'s current state.
 
     ``base``: the folder that relative host paths in the check (expected files) are under,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cua.tasks.errors import Where
-from cua.tasks.validators.base import Check, Context, Verdict, parse_check
+from cua.tasks.validators.base import Check, Context, ValidatorVerdict, parse_check
 
 
-def _indent(verdicts: Sequence[Verdict]) -> tuple[str, ...]:
+def _indent(verdicts: Sequence[ValidatorVerdict]) -> tuple[str, ...]:
     return tuple("  " + line for v in verdicts for line in v.reasons)
 
 
@@ -36,7 +36,7 @@ class All(_Group):
 
     kind: ClassVar[str] = "all"
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Run every child (no short cut: the reasons list all failures)."""
         results = [c.run(ctx) for c in self.checks]
         passed = sum(r.passed for r in results)
@@ -44,7 +44,7 @@ class All(_Group):
         if passed < len(results):
             score = min(score, 1.0 - 1e-6)
         head = f"{'PASS' if passed == len(results) else 'FAIL'} all ({passed}/{len(results)} passed)"
-        return Verdict(score, (head, *_indent(results)))
+        return ValidatorVerdict(score, (head, *_indent(results)))
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,13 @@ class AnyOf(_Group):
 
     kind: ClassVar[str] = "any"
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Run every child and keep the best score."""
         results = [c.run(ctx) for c in self.checks]
         best = max(r.score for r in results)
         ok = any(r.passed for r in results)
         head = f"{'PASS' if ok else 'FAIL'} any ({sum(r.passed for r in results)}/{len(results)} passed)"
-        return Verdict(best, (head, *_indent(results)))
+        return ValidatorVerdict(best, (head, *_indent(results)))
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,11 @@ class Not(Check):
         """Read the task-file form (the value under the kind key)."""
         return cls(parse_check(value, at))
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Invert the child."""
         inner = self.check.run(ctx)
         ok = not inner.passed
-        return Verdict(1.0 if ok else 0.0, (f"{'PASS' if ok else 'FAIL'} not", *_indent([inner])))
+        return ValidatorVerdict(1.0 if ok else 0.0, (f"{'PASS' if ok else 'FAIL'} not", *_indent([inner])))
 
     def to_json(self) -> Any:
         """Return the child."""

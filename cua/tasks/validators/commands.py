@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cua.tasks.errors import Where
-from cua.tasks.validators.base import QUOTE, Check, Context, Verdict, fail, ok, quote
+from cua.tasks.validators.base import QUOTE, Check, Context, ValidatorVerdict, fail, ok, quote
 from cua.tasks.validators.fields import TEXT_OPS, compare_text, read_mapping, read_one_op
 
 
@@ -43,7 +43,7 @@ class Command(Check):
             op, text = read_one_op(m, at, TEXT_OPS, prefix="stdout_")
         return cls(tuple(str(a) for a in argv), rc, op, text, float(timeout))
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Run the command and compare."""
         result = ctx.sandbox.exec(list(self.argv), timeout_s=self.timeout_s)
         shown = " ".join(self.argv)

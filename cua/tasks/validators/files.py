@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cua.tasks.errors import Where
-from cua.tasks.validators.base import Check, Context, Verdict, fail, ok, quote
+from cua.tasks.validators.base import Check, Context, ValidatorVerdict, fail, ok, quote
 from cua.tasks.validators.fields import TEXT_OPS, compare_text, read_mapping, read_one_op, read_path, read_str
 
 
@@ -31,7 +31,7 @@ class FileExists(Check):
             raise at.at("type").error("one of 'any', 'file', 'dir'", kind)
         return cls(read_path(m["path"], at.at("path")), kind)
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Ask the sandbox with ``test``."""
         flag = {"any": "-e", "file": "-f", "dir": "-d"}[self.type]
         what = {"any": "exists", "file": "is a file", "dir": "is a folder"}[self.type]
@@ -58,7 +58,7 @@ class FileAbsent(Check):
             return cls(read_path(read_mapping(value, at, ["path"], [])["path"], at.at("path")))
         return cls(read_path(value, at))
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Ask the sandbox with ``test -e``."""
         present = ctx.sandbox.exec(["test", "-e", self.path], timeout_s=10).ok
         return fail(f"{self.path} is absent: it exists") if present else ok(f"{self.path} is absent")
@@ -93,7 +93,7 @@ class FileText(Check):
             raise at.at("strip").error("true or false", strip)
         return cls(read_path(m["path"], at.at("path")), op, text, strip)
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Read the file and compare."""
         text = ctx.read_text(self.path)
         label = f"{self.path} {self.op.replace('_', ' ')} {quote(self.value)}"
@@ -155,7 +155,7 @@ class JsonPath(Check):
         query = read_str(m["query"], at.at("query"), "a query such as 'a.b[0]'")
         return cls(read_path(m["path"], at.at("path")), query, m["equals"])
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Parse the file and follow the query."""
         label = f"{self.path}:{self.query} == {self.equals!r}"
         text = ctx.read_text(self.path)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from cua.tasks.errors import Where
 from cua.tasks.targets import Target, parse_target
-from cua.tasks.validators.base import Check, Context, Verdict, fail, ok, quote
+from cua.tasks.validators.base import Check, Context, ValidatorVerdict, fail, ok, quote
 from cua.tasks.validators.fields import TEXT_OPS, compare_text, read_mapping, read_one_op, read_text_op
 
 
@@ -25,7 +25,7 @@ class WindowTitle(Check):
         op, text = read_text_op(value, at, "matches")
         return cls(op, text)
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Read the title and compare."""
         title = ctx.title() or ""
         label = f"window title {self.op.replace('_', ' ')} {quote(self.value)}"
@@ -71,7 +71,7 @@ class A11yState(Check):
             text,
         )
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Find the node in the live tree and compare."""
         # States are checked on the found node, not used to find it: "the box exists but is
         # not checked" must fail with that reason, not with "no such node".
@@ -141,7 +141,7 @@ class ScreenText(Check):
             raise at.error("contains, not_contains or matches (screen text is never one exact string)", value)
         return cls(op, text)
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Search the visible texts."""
         texts = [ctx.title() or ""] + [t for n in ctx.tree() for t in (n.name, n.text) if t]
         label = f"screen text {self.op.replace('_', ' ')} {quote(self.value)}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cua.tasks.errors import Where
-from cua.tasks.validators.base import Check, Context, Verdict, fail, ok
+from cua.tasks.validators.base import Check, Context, ValidatorVerdict, fail, ok
 from cua.tasks.validators.fields import read_mapping, read_path
 
 _CELL = re.compile(r"^([A-Za-z]{1,3})([1-9][0-9]{0,6})$")
@@ -91,7 +91,7 @@ class Cells(Check):
             _tolerance(m.get("tolerance", 1e-6), at.at("tolerance")),
         )
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Convert the file with ssconvert in the sandbox and compare each cell."""
         rows = ctx.sheet(self.path, self.sheet)
         label = f"cells of {self.path}"
@@ -155,7 +155,7 @@ class TableEquals(Check):
             _tolerance(m.get("tolerance", 1e-6), at.at("tolerance")),
         )
 
-    def run(self, ctx: Context) -> Verdict:
+    def run(self, ctx: Context) -> ValidatorVerdict:
         """Compare every cell of the two sheets."""
         label = f"{self.path} matches {Path(self.expected).name}"
         expected = ctx.host_path(self.expected)

@@ -13,7 +13,7 @@ from cua.errors import PolicyError, UsageError
 from cua.policies.scripted import ScriptedPolicy
 from cua.policy import PolicyInput, PolicyOutput
 from cua.store import Provenance, RunInfo, StepRecord, TrajectoryStore, VerdictSource
-from cua.tasks.validators import Verdict as ValidatorVerdict
+from cua.tasks.validators import ValidatorVerdict
 from tests.cua.critic.runs import DONE, chain, click, make_run
 
 SHOTS = {name: Image.new("RGB", (32, 20), colour) for name, colour in (("a", "red"), ("b", "blue"))}

@@ -11,7 +11,7 @@ from cua.tasks import TaskSpecError, parse_check
 from cua.tasks.errors import Where
 from cua.tasks.validators import (
     Check,
-    Verdict,
+    ValidatorVerdict,
     as_number,
     cell_index,
     check_kinds,
@@ -34,7 +34,7 @@ def sb() -> FakeSandbox:
     return box
 
 
-def check(sb: FakeSandbox, data: dict[str, Any]) -> Verdict:
+def check(sb: FakeSandbox, data: dict[str, Any]) -> ValidatorVerdict:
     return validate_state(sb, parse_check(data, Where("test.yaml", "validator")))
 
 
@@ -185,6 +185,5 @@ def test_a_second_class_for_a_kind_is_refused() -> None:
 def test_the_public_names_stay_importable_from_the_package() -> None:
     for name in validators.__all__:
         assert hasattr(validators, name), name
-    assert {"Verdict", "Check", "Context", "parse_check", "validate_state", "CHECK_KINDS", "Cells"} <= set(
-        validators.__all__
-    )
+    names = {"ValidatorVerdict", "Check", "Context", "parse_check", "validate_state", "CHECK_KINDS", "Cells"}
+    assert names <= set(validators.__all__)
