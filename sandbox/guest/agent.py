@@ -123,6 +123,8 @@ class Desktop:
         }
         self.last_frame: bytes = b""
         self._spare: list[int] | None = None
+        #: Characters bound to spare keycodes, least recently typed first.
+        self._bound: dict[str, int] = {}
         # A plain desktop colour instead of X's black, so windows stand out to people and models.
         colormap = self.dpy.screen().default_colormap
         self.root.change_attributes(background_pixel=colormap.alloc_color(0x3A00, 0x5A00, 0x7A00).pixel)
@@ -329,19 +331,62 @@ class Desktop:
         for ch in text:
             if (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0) and ch not in "\n\t":
                 raise GuestFailure("BadText", f"control character U+{ord(ch):04X} in text")
-        # pyautogui types printable ASCII (and Return/Tab) reliably; everything else goes
-        # through xdotool, which maps a spare keycode to each Unicode keysym in turn.
+        # pyautogui types printable ASCII (and Return/Tab) reliably, but for '<' and '>'; those
+        # go through the key that carries them in the keymap (with Shift if need be); everything
+        # else is bound to spare keycodes in turn (type_keysyms).
         for run, ascii_run in _runs(text):
             if ascii_run:
                 self.pg.write(run)
-            else:
-                self.type_keysyms(run)
+                continue
+            pending = ""
+            for ch in run:
+                if ch in PYAUTOGUI_MISTYPED and self.type_mapped(ch, before=pending):
+                    pending = ""
+                else:
+                    pending += ch
+            if pending:
+                self.type_keysyms(pending)
+
+    def type_mapped(self, ch: str, before: str = "") -> bool:
+        """Type ``ch`` with the key (and Shift level) that the keymap gives it; False if none does.
+
+        A spare keycode rebound from '<' to '>' between two key presses can reach a client that
+        has not re-read the keymap yet (Chromium), which then types the stale character; a key
+        that always carries the character cannot be stale. ``before`` is typed first.
+        """
+        from Xlib import XK
+        from Xlib.ext import xtest
+
+        spare = set(self._spare or ())
+        levels = sorted(
+            (index, code) for code, index in self.dpy.keysym_to_keycodes(ord(ch))
+            if index in (0, 1) and code not in spare
+        )
+        if not levels:
+            return False
+        index, code = levels[0]
+        shift = self.dpy.keysym_to_keycode(XK.XK_Shift_L) if index == 1 else 0
+        if index == 1 and not shift:
+            return False
+        if before:
+            self.type_keysyms(before)
+        if shift:
+            xtest.fake_input(self.dpy, self.X.KeyPress, shift)
+        xtest.fake_input(self.dpy, self.X.KeyPress, code)
+        xtest.fake_input(self.dpy, self.X.KeyRelease, code)
+        if shift:
+            xtest.fake_input(self.dpy, self.X.KeyRelease, shift)
+        self.dpy.sync()
+        return True
 
     def type_keysyms(self, text: str) -> None:
         """Type characters that have no key on the keyboard by binding them to spare keycodes.
 
-        Clients re-read the keymap only after a MappingNotify, so each batch of new bindings is
-        followed by a sync and a short pause before the first key press.
+        Clients re-read the keymap only after a MappingNotify, and some (Chromium) translate a
+        key press with whatever keymap they hold when they get to it. So a spare keycode keeps
+        its character for as long as possible: characters already bound are typed as they are,
+        and a new one takes the spare code used least recently (never one of the same batch).
+        Each batch of new bindings is followed by a sync and a short pause.
         """
         from Xlib.ext import xtest
 
@@ -350,6 +395,7 @@ class Desktop:
             count = self.dpy.display.info.max_keycode - first + 1
             mapping = self.dpy.get_keyboard_mapping(first, count)
             self._spare = [first + i for i, syms in enumerate(mapping) if not any(syms)]
+            self._bound = {}
             if not self._spare:
                 raise GuestFailure("GuestError", "no spare keycode to type non-ASCII text")
         segments: list[str] = [""]
@@ -358,15 +404,24 @@ class Desktop:
                 segments.append("")
             segments[-1] += ch
         for segment in segments:
-            codes = dict(zip(dict.fromkeys(segment), self._spare, strict=False))
-            for ch, code in codes.items():
-                sym = ord(ch) if 0xA0 <= ord(ch) <= 0xFF else 0x1000000 + ord(ch)
-                self.dpy.change_keyboard_mapping(code, [(sym, sym)])
-            self.dpy.sync()
-            time.sleep(0.03)
+            wanted = list(dict.fromkeys(segment))
+            fresh = [ch for ch in wanted if ch not in self._bound]
+            if fresh:
+                used = set(self._bound.values())
+                free = [code for code in self._spare if code not in used]
+                evictable = [c for c in self._bound if c not in wanted]  # least recently used first
+                for ch in fresh:
+                    code = free.pop(0) if free else self._bound.pop(evictable.pop(0))
+                    sym = ord(ch) if 0xA0 <= ord(ch) <= 0xFF else 0x1000000 + ord(ch)
+                    self.dpy.change_keyboard_mapping(code, [(sym, sym)])
+                    self._bound[ch] = code
+                self.dpy.sync()
+                time.sleep(0.03)
+            for ch in wanted:  # most recently used last
+                self._bound[ch] = self._bound.pop(ch)
             for ch in segment:
-                xtest.fake_input(self.dpy, self.X.KeyPress, codes[ch])
-                xtest.fake_input(self.dpy, self.X.KeyRelease, codes[ch])
+                xtest.fake_input(self.dpy, self.X.KeyPress, self._bound[ch])
+                xtest.fake_input(self.dpy, self.X.KeyRelease, self._bound[ch])
                 self.dpy.sync()
 
 
