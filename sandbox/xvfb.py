@@ -390,14 +390,18 @@ class XvfbSandbox(Sandbox):
     def _restore(self, prof: AppProfile) -> dict[str, Any]:
         """Have the guest end every process but its own and restore HOME, /tmp and /dev/shm.
 
-        When the guest reports its infrastructure damaged (a socket removed, a daemon killed),
-        the container is started afresh and restored again.
+        When the guest reports its infrastructure damaged (a socket removed, a daemon killed), or
+        cannot restore (a process that outlived SIGKILL, a file it could not remove), the
+        container is started afresh and restored again.
         """
         folders = [TEMPLATES / "common"]
         if prof.home_template is not None:
             folders.append(Path(prof.home_template))
         archive = home_archive(folders)
-        reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
+        try:
+            reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
+        except errors.GuestError as exc:
+            reply = {"damaged": str(exc)}
         if reply.get("damaged"):
             self._stop_container()
             self._start_container(prof.network)
