@@ -485,7 +485,10 @@ class XvfbSandbox(Sandbox):
         self._closed = True
         self._stop_container()
         self._stop_xvfb()
-        remove_tree(self._runtime)
+        try:
+            remove_tree(self._runtime)
+        except OSError:
+            pass  # what is left is reaped by a later sandbox once this process has exited
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
@@ -668,6 +671,9 @@ def reap_stale_runtime_dirs(root: Path) -> list[Path]:
         except OSError:
             continue
         if len(owner) == 2 and owner[0].isdigit() and _process_identity(int(owner[0])) != " ".join(owner):
-            remove_tree(folder)
+            try:
+                remove_tree(folder)
+            except OSError:
+                continue  # try again next time; never stop a new sandbox for an old folder
             removed.append(folder)
     return removed
