@@ -624,13 +624,18 @@ class XvfbSandbox(Sandbox):
         self._check_app(meta)
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """Return the fields of /proc/PID/stat after the command name (state first), or [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _live_identity(pid: int) -> str | None:
     """Return the start time of a process that is alive (not a zombie), else None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
+    fields = _stat_fields(pid)
+    return fields[19] if fields and fields[0] not in ("Z", "X") else None
 
 
 def _child_of(pid: int, timeout_s: float = 5.0) -> tuple[int, str] | None:
@@ -638,13 +643,8 @@ def _child_of(pid: int, timeout_s: float = 5.0) -> tuple[int, str] | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid:
+            fields = _stat_fields(entry) if entry.isdigit() else []
+            if fields and int(fields[1]) == pid:
                 return int(entry), fields[19]
         time.sleep(0.002)
     return None
@@ -652,11 +652,8 @@ def _child_of(pid: int, timeout_s: float = 5.0) -> tuple[int, str] | None:
 
 def _process_identity(pid: int) -> str | None:
     """Return "pid starttime" for a live process (start time tells a reused pid apart), else None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+    fields = _stat_fields(pid)
+    return f"{pid} {fields[19]}" if fields else None
 
 
 def reap_stale_runtime_dirs(root: Path) -> list[Path]:
