@@ -54,6 +54,9 @@ class Observation:
     """The accessibility tree, when it was asked for."""
     changed: bool = True
     """Whether the screen differs from before the action (True for a plain observe)."""
+    damage: tuple[tuple[int, int, int, int], ...] = ()
+    """The areas (x, y, width, height) the X server reported drawn during the step (merged, at
+    most 32); empty for an observe, without change, or where the backend cannot tell."""
     timings: Mapping[str, float] = field(default_factory=dict)
     """Milliseconds spent: 'action', 'settle', 'capture', 'a11y', 'total' (what applies)."""
 

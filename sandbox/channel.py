@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import socket
 import struct
 import threading
@@ -23,6 +24,7 @@ from PIL import Image
 
 from sandbox import errors
 from sandbox.base import A11yNode, ExecResult, Observation
+from sandbox.profile import AppProfile, SettleWindows
 
 HEADER = struct.Struct("!II")  # json length, payload length; same as sandbox/guest/agent.py
 
@@ -155,6 +157,19 @@ def a11y_node(row: dict[str, Any]) -> A11yNode:
     )
 
 
+#: ``poll`` here makes every step settle by comparing screenshots, even where DAMAGE works.
+SETTLE_ENV = "CUA_SETTLE"
+
+
+def settle_args(profile: AppProfile | None) -> dict[str, Any]:
+    """Return the ``settle`` argument of an ``act`` request: the profile's windows, the mode."""
+    windows = profile.settle if profile is not None else SettleWindows()
+    args: dict[str, Any] = {"quiet_s": windows.quiet_ms / 1000, "idle_s": windows.idle_ms / 1000}
+    if os.environ.get(SETTLE_ENV, "") == "poll":
+        args["mode"] = "poll"
+    return args
+
+
 def exec_result(meta: dict[str, Any]) -> ExecResult:
     """Build the result of an ``exec`` reply (output travels base64-encoded)."""
     return ExecResult(
@@ -191,5 +206,6 @@ def observation(
         app_running=bool(app.get("running")),
         a11y=a11y,
         changed=bool(meta.get("changed", True)),
+        damage=tuple((int(x), int(y), int(w), int(h)) for x, y, w, h in meta.get("damage") or ()),
         timings=timings,
     )

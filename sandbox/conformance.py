@@ -52,6 +52,10 @@ def _check_observation(obs: Observation, sb: Sandbox, name: str) -> None:
     w, h = sb.screen_size
     if not (0 <= obs.cursor[0] < w and 0 <= obs.cursor[1] < h):
         raise ConformanceError(f"{name}: cursor {obs.cursor} is off the {w}x{h} screen")
+    if not isinstance(obs.damage, tuple) or not all(
+        isinstance(r, tuple) and len(r) == 4 and all(isinstance(v, int) for v in r) for r in obs.damage
+    ):
+        raise ConformanceError(f"{name}: damage is not a tuple of (x, y, w, h) int tuples: {obs.damage!r}")
     if "total" not in obs.timings:
         raise ConformanceError(f"{name}: timings lack 'total': {dict(obs.timings)}")
 

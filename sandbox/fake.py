@@ -9,6 +9,7 @@ another screen. HOME is a dict of files, ``exec`` understands a handful of comma
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ class FakeSandbox(Sandbox):
             obs.app_running,
             None,
             changed=self._current != before,
+            damage=((0, 0, *self._screen),) if self._current != before else (),  # the whole screen
             timings={"action": 0.0, "settle": 0.0, "total": (time.monotonic() - t0) * 1000},
         )
 
@@ -229,6 +231,22 @@ class FakeSandbox(Sandbox):
         """Store a file in the fake HOME."""
         self._check()
         self._files[_key(path)] = bytes(content)
+
+    def home_listing(self) -> dict[str, tuple[str, int, str]]:
+        """Return the fake HOME as {relative path: (kind, size, SHA-256)}, folders implied by files.
+
+        The task validators' HOME listing reads this instead of running python3 in the sandbox.
+        """
+        self._check()
+        out: dict[str, tuple[str, int, str]] = {}
+        for key, data in self._files.items():
+            if key.startswith("/"):
+                continue
+            parts = key.split("/")
+            for i in range(1, len(parts)):
+                out["/".join(parts[:i])] = ("d", 0, "")
+            out[key] = ("f", len(data), hashlib.sha256(data).hexdigest())
+        return out
 
     def ping(self, timeout_s: float = 2.0) -> None:
         """Raise GuestHung or AppCrashed as simulated."""

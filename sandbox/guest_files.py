@@ -1,20 +1,24 @@
 """What the host hands a guest agent: its code, the infrastructure's configuration, HOME templates.
 
 Everything here is prepared on the host from trusted sources (this package, the profile's
-template folders, ``/etc/xdg/openbox/rc.xml``) and reaches the sandbox either read-only (the
-guest folder) or as an archive the guest unpacks itself, as the sandbox's user. The host never
-writes into a folder the sandbox can change.
+template folders and Chromium policies, ``/etc/xdg/openbox/rc.xml``, ``/etc/chromium``) and
+reaches the sandbox either read-only (the guest folder, the Chromium configuration folder) or as
+an archive the guest unpacks itself, as the sandbox's user. The host never writes into a folder
+the sandbox can change.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import tarfile
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 GUEST_SOURCE = Path(__file__).parent / "guest"
 #: Copied into the read-only guest folder of every sandbox.
@@ -23,6 +27,9 @@ SYSTEM_OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")
 OPENBOX_NS = "http://openbox.org/3.4/rc"
 #: Window-manager actions that run a program (Restart may name another one to run).
 _RUNNING_ACTIONS = {"execute", "restart"}
+#: Debian's Chromium reads its configuration here, and managed policies from ``policies/managed``.
+HOST_CHROMIUM_ETC = Path("/etc/chromium")
+CHROMIUM_POLICY_FILE = Path("policies/managed/cua.json")
 
 
 def prepare_guest_folder(folder: Path, inner_folder: str = "/run/cua/guest") -> None:
@@ -58,6 +65,41 @@ def openbox_config(menu_file: str, system_rc: Path = SYSTEM_OPENBOX_RC) -> str:
     file_element.text = menu_file
     menu.insert(0, file_element)
     return ET.tostring(root, encoding="unicode")
+
+
+def prepare_chromium_etc(folder: Path, host_etc: Path = HOST_CHROMIUM_ETC) -> bool:
+    """Fill ``folder`` (bound read-only over ``/etc/chromium``) with the host's files but its policies.
+
+    The sandbox's Chromium then obeys exactly the policies of the profile it runs
+    (``write_chromium_policies``), not whatever the host's administrator set. Return False when
+    the host has no ``/etc/chromium`` (no Debian Chromium: there is nothing to bind over).
+    """
+    if not host_etc.is_dir():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    top = str(host_etc)
+    shutil.copytree(host_etc, folder, symlinks=True, ignore=lambda d, _: ["policies"] if d == top else [])
+    managed = folder / CHROMIUM_POLICY_FILE.parent
+    managed.mkdir(parents=True)
+    for made in (folder, managed.parent, managed):  # readable by the container's user whatever the umask
+        made.chmod(0o755)
+    return True
+
+
+def write_chromium_policies(folder: Path, policies: Mapping[str, Any]) -> None:
+    """Make ``policies`` the only managed policies of the Chromium configuration ``folder``.
+
+    Written before each launch of the application (a reset ends the previous one first), and
+    replaced in one rename, so Chromium never reads half a file.
+    """
+    target = folder / CHROMIUM_POLICY_FILE
+    if not policies:
+        target.unlink(missing_ok=True)
+        return
+    part = folder / "policies" / "cua.json.part"  # outside the folder Chromium reads
+    part.write_text(json.dumps(dict(policies), indent=2, sort_keys=True))
+    part.chmod(0o644)
+    os.replace(part, target)
 
 
 _archives: dict[tuple[tuple[str, ...], tuple[float, ...]], bytes] = {}

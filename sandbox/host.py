@@ -137,7 +137,12 @@ class HostScreen(Sandbox):
         action = validate(action, self._screen)
         meta, blob = self._request(
             "act",
-            {"action": to_json(action), "settle_s": settle_s, "reuse": self._last_image is not None},
+            {
+                "action": to_json(action),
+                "settle_s": settle_s,
+                "settle": channel.settle_args(self._profile),
+                "reuse": self._last_image is not None,
+            },
             timeout_s=settle_s + self._timeout + float(getattr(action, "seconds", 0.0)),
         )
         timings = {"action": float(meta.get("action_ms", 0.0)), "settle": float(meta.get("settle_ms", 0.0))}

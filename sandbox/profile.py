@@ -8,6 +8,7 @@ sandbox-level types too, so a sandbox never needs to know about tasks.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -38,6 +39,21 @@ class ReadyCheck:
 
 
 @dataclass(frozen=True)
+class SettleWindows:
+    """How long a step waits for this application's screen to settle (see docs/profiles.md).
+
+    With the X DAMAGE extension the guest ends a step ``quiet_ms`` after the last drawing, or
+    ``idle_ms`` after the action if nothing was drawn at all; ``step(settle_s=...)`` bounds both.
+    Applications that repaint late (a spreadsheet recalculating) need longer windows.
+    """
+
+    quiet_ms: float = 60.0
+    """Quiet time after the last damage that ends the wait once something was drawn."""
+    idle_ms: float = 100.0
+    """Time after the action that ends the wait when nothing was drawn at all."""
+
+
+@dataclass(frozen=True)
 class AppProfile:
     """Everything a sandbox needs to start one application, loaded from a TOML file."""
 
@@ -63,6 +79,16 @@ class AppProfile:
     screen: tuple[int, int] = (1280, 800)
     source: Path | None = None
     """The file this profile was loaded from."""
+    volatile: tuple[str, ...] = ()
+    """HOME-relative glob patterns of what the application itself changes as it runs (caches,
+    settings it saves on exit, recent-files lists, lock files): the task validators' side-effect
+    guard neither reads nor judges them. ``dir/**`` covers a folder and everything under it."""
+    chromium_policies: Mapping[str, Any] = field(default_factory=dict)
+    """Chromium enterprise policies (name to JSON value) in force while this profile runs: the
+    sandbox shows them as the only file in ``/etc/chromium/policies/managed``, which Chromium
+    obeys and the sandbox cannot change (e.g. ``URLBlocklist``, ``DeveloperToolsAvailability``)."""
+    settle: SettleWindows = field(default_factory=SettleWindows)
+    """The ``[settle]`` table: how long a step waits for the screen to settle."""
 
     def launch_env(self) -> dict[str, str]:
         """Return the environment the application is started with (profile env over a11y env)."""
@@ -127,7 +153,7 @@ SetupStep = WriteFile | RunCommand
 
 _KNOWN = {
     "name", "description", "command", "env", "home_template", "ready", "accessibility",
-    "network", "locale", "screen",
+    "network", "locale", "screen", "volatile", "chromium_policies", "settle",
 }  # fmt: skip
 
 
@@ -197,6 +223,12 @@ def parse_profile(data: Mapping[str, Any], source: Path | None = None) -> AppPro
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "a string")
+    volatile = data.get("volatile", [])
+    if not isinstance(volatile, list) or not all(isinstance(v, str) and v.strip() for v in volatile):
+        raise fail("volatile", "a list of HOME-relative glob patterns such as '.cache/**'")
+    policies = data.get("chromium_policies", {})
+    if not isinstance(policies, dict) or not _is_json(policies):
+        raise fail("chromium_policies", "a table of Chromium policy names to JSON values (no dates)")
     return AppProfile(
         name=name,
         command=tuple(command),
@@ -211,6 +243,9 @@ def parse_profile(data: Mapping[str, Any], source: Path | None = None) -> AppPro
         locale=locale,
         screen=(screen[0], screen[1]),
         source=source,
+        volatile=tuple(volatile),
+        chromium_policies=policies,
+        settle=_parse_settle(data.get("settle", {}), where),
     )
 
 
@@ -220,6 +255,27 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
     ):
         raise ProfileError(f"{where}: expected a table of string values, got {value!r}")
     return dict(value)
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):  # TOML dates and times have no JSON form
+        return False
+    return True
+
+
+def _parse_settle(value: Any, where: str) -> SettleWindows:
+    if not isinstance(value, dict) or set(value) - {"quiet_ms", "idle_ms"}:
+        raise ProfileError(f"{where}: field 'settle': expected a table with quiet_ms and idle_ms")
+    defaults = SettleWindows()
+    out = {}
+    for key in ("quiet_ms", "idle_ms"):
+        v = value.get(key, getattr(defaults, key))
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 10000:
+            raise ProfileError(f"{where}: field 'settle.{key}': expected milliseconds between 0 and 10000")
+        out[key] = float(v)
+    return SettleWindows(**out)
 
 
 def _parse_ready(value: Any, where: str) -> ReadyCheck:

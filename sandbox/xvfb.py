@@ -36,9 +36,14 @@ from PIL import Image
 from sandbox import channel, errors
 from sandbox.actions import SandboxAction, to_json, validate
 from sandbox.base import A11yNode, ExecResult, Observation, Sandbox
-from sandbox.channel import GuestChannel
+from sandbox.channel import GuestChannel, settle_args
 from sandbox.cleanup import remove_tree
-from sandbox.guest_files import home_archive, prepare_guest_folder
+from sandbox.guest_files import (
+    home_archive,
+    prepare_chromium_etc,
+    prepare_guest_folder,
+    write_chromium_policies,
+)
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, SetupStep, as_setup, find_profile, run_setup
 
@@ -132,6 +137,8 @@ class XvfbSandbox(Sandbox):
         self._network: str | None = None
         self._profile: AppProfile | None = None
         self._last_image: Image.Image | None = None
+        #: How the guest settled the last step: 'damage' (X DAMAGE events) or 'poll' (frames).
+        self.settle_mode: str | None = None
         self._closed = False
         self.last_reset_timings: dict[str, float] = {}
 
@@ -253,6 +260,7 @@ class XvfbSandbox(Sandbox):
             "--ro-bind",
             "/etc",
             "/etc",
+            *self._chromium_etc_bind(),
             "--ro-bind-try",
             "/var/cache/fontconfig",
             "/var/cache/fontconfig",
@@ -314,8 +322,15 @@ class XvfbSandbox(Sandbox):
             argv += ["--setenv", key, value]
         return argv
 
+    def _chromium_etc_bind(self) -> list[str]:
+        # Over the read-only /etc: the host's Chromium configuration with only the policies of
+        # the profile being run (written at each reset), so the sandbox cannot change them.
+        folder = self._runtime / "chromium-etc"
+        return ["--ro-bind", str(folder), "/etc/chromium"] if folder.is_dir() else []
+
     def _start_container(self, network: str) -> None:
         prepare_guest_folder(self._runtime / "guest")
+        prepare_chromium_etc(self._runtime / "chromium-etc")
         # Only the folder itself: what is inside belongs to the sandbox, and the guest empties
         # and fills it at every reset.
         self._home.mkdir(mode=0o700, exist_ok=True)
@@ -410,6 +425,17 @@ class XvfbSandbox(Sandbox):
                 raise errors.GuestError(f"sandbox {self.id} cannot be restored: {reply['damaged']}")
         return reply
 
+    def _apply_chromium_policies(self, prof: AppProfile) -> None:
+        folder = self._runtime / "chromium-etc"
+        if folder.is_dir():
+            write_chromium_policies(folder, prof.chromium_policies)
+        elif prof.chromium_policies:
+            # Failing open would let the application run without the restrictions it asks for.
+            raise errors.SandboxUnavailable(
+                f"profile {prof.name!r} sets chromium_policies, but this host has no /etc/chromium "
+                "to show them at (Debian's chromium package creates it)"
+            )
+
     def _alive(self) -> bool:
         return (
             self._xvfb is not None
@@ -451,6 +477,7 @@ class XvfbSandbox(Sandbox):
         timings["home_ms"] = float(restored.get("files_ms", 0.0))
         timings["restore_ms"] = (time.monotonic() - t1) * 1000
         self._profile = prof
+        self._apply_chromium_policies(prof)
         t2 = time.monotonic()
         run_setup(self, steps)
         timings["setup_ms"] = (time.monotonic() - t2) * 1000
@@ -546,12 +573,14 @@ class XvfbSandbox(Sandbox):
             {
                 "action": to_json(action),
                 "settle_s": settle_s,
+                "settle": settle_args(self._profile),
                 "encoding": self._encoding,
                 "reuse": self._last_image is not None,
             },
             timeout_s=timeout,
         )
         t1 = time.monotonic()
+        self.settle_mode = meta.get("settle_mode")
         timings = {
             "action": float(meta.get("action_ms", 0.0)),
             "settle": float(meta.get("settle_ms", 0.0)),

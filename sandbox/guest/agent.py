@@ -53,8 +53,16 @@ ATSPI_REGISTRY = "/usr/libexec/at-spi2-registryd"
 SCRATCH_DIRS = ("/tmp", "/dev/shm")
 MAX_A11Y_NODES = 3000
 MAX_CHILDREN = 500
+TOOLTIP_WAIT_S = 2.0  # longest a click waits for a tooltip over its point to go away
 # pyautogui holds Shift for '<' on the keycode that X maps to less/greater, producing '>'.
 PYAUTOGUI_MISTYPED = frozenset("<>")
+#: ``poll`` in the guest's environment turns DAMAGE off: settling then compares screenshots.
+SETTLE_ENV = "CUA_SETTLE"
+#: Settle windows (seconds) when the host sends none: quiet after the last damage, idle with none.
+DEFAULT_QUIET_S = 0.06
+DEFAULT_IDLE_S = 0.15
+#: Most damage rectangles reported with one observation (more are merged into bounding boxes).
+MAX_DAMAGE_RECTS = 32
 
 
 class GuestFailure(Exception):
@@ -119,7 +127,14 @@ class Desktop:
         self.monitor = {"left": 0, "top": 0, "width": self.width, "height": self.height}
         self.atoms = {
             name: self.dpy.intern_atom(name)
-            for name in ("_NET_ACTIVE_WINDOW", "_NET_WM_NAME", "UTF8_STRING", "_NET_CLIENT_LIST")
+            for name in (
+                "_NET_ACTIVE_WINDOW",
+                "_NET_WM_NAME",
+                "UTF8_STRING",
+                "_NET_CLIENT_LIST",
+                "_NET_WM_WINDOW_TYPE",
+                "_NET_WM_WINDOW_TYPE_TOOLTIP",
+            )
         }
         self.last_frame: bytes = b""
         self._spare: list[int] | None = None
@@ -131,6 +146,14 @@ class Desktop:
         self.root.clear_area(0, 0, self.width, self.height)
         self.dpy.sync()
         self.x_state = self.save_x_state()
+        #: What tells the guest the screen changed: 'damage' (X DAMAGE events) or 'poll' (frames).
+        self.settle_mode = "poll"
+        self.damage_dpy: Any = None
+        #: Whether damage was seen since the last frame was captured (always True without DAMAGE).
+        self.dirty = True
+        #: ``dirty`` as it was when the frame from the last settle was captured.
+        self.frame_dirty = True
+        self._init_damage(display_name)
 
     # -- server state -------------------------------------------------------------------
     def save_x_state(self) -> dict[str, Any]:
@@ -171,12 +194,111 @@ class Desktop:
     def grab(self) -> bytes:
         return bytes(self.sct.grab(self.monitor).raw)
 
-    def settle(self, max_s: float, quiet_s: float = 0.06, idle_s: float = 0.15) -> tuple[bytes, bool, float]:
-        """Capture until the screen stops changing; return (frame, changed, settle_ms).
+    def _init_damage(self, display_name: str) -> None:
+        """Watch the root window through the X DAMAGE extension, on a connection of its own.
 
-        Stops after ``quiet_s`` without change once something changed, after ``idle_s`` if
-        nothing changed at all, and after ``max_s`` in any case (animations, blinking).
+        Any drawing on the screen (into any window) then arrives as a DamageNotify event naming
+        the rectangle; pointer motion makes none. Without the extension, or with
+        ``$CUA_SETTLE=poll`` in the guest's environment, settling polls screenshots instead.
         """
+        if os.environ.get(SETTLE_ENV, "") == "poll":
+            return
+        try:
+            from Xlib import display
+            from Xlib.ext import damage
+
+            dd = display.Display(display_name)
+            try:
+                if not dd.has_extension("DAMAGE"):
+                    raise RuntimeError("no DAMAGE extension")
+                dd.damage_query_version()  # the server needs it before any other request
+                dd.screen().root.damage_create(damage.DamageReportRawRectangles)
+                dd.sync()
+            except Exception:
+                dd.close()
+                raise
+        except Exception as exc:
+            print(f"guest: DAMAGE unavailable, settling by polling: {exc!r}", file=sys.stderr)
+            return
+        self.damage_dpy = dd
+        self._damage_code = dd.extension_event.DamageNotify
+        self.settle_mode = "damage"
+
+    def read_damage(self, rects: list[list[int]] | None = None, sync: bool = False) -> int:
+        """Read the damage events already received; return how many (``rects`` gets each area).
+
+        With ``sync``, a round trip first: every drawing the server did before it is then counted.
+        """
+        dd = self.damage_dpy
+        if sync:
+            dd.sync()
+        count = 0
+        while dd.pending_events():
+            ev = dd.next_event()
+            if ev.type != self._damage_code:
+                continue
+            count += 1
+            if rects is not None:
+                a = ev.area
+                _add_rect(rects, (int(a.x), int(a.y), int(a.width), int(a.height)), self.width, self.height)
+        if count:
+            self.dirty = True
+        return count
+
+    def take_dirty(self) -> bool:
+        """Return whether the screen may differ from ``last_frame``, and start counting afresh.
+
+        Call it right before capturing the frame that becomes ``last_frame``.
+        """
+        if self.damage_dpy is None:
+            return True
+        self.read_damage(sync=True)
+        self.frame_dirty, self.dirty = self.dirty, False
+        return self.frame_dirty
+
+    def drain_damage(self) -> None:
+        """Forget the damage so far (before an action), keeping ``dirty`` for the next frame."""
+        if self.damage_dpy is not None:
+            self.read_damage(sync=True)
+
+    def settle(
+        self, max_s: float, quiet_s: float = 0.06, idle_s: float = 0.15, poll: bool = False
+    ) -> tuple[bytes, bool, float, list[list[int]] | None]:
+        """Wait for the screen to stop changing; return (frame, changed, settle_ms, damage).
+
+        Stops ``quiet_s`` after the last change once something changed, after ``idle_s`` if
+        nothing changed at all, and after ``max_s`` in any case (animations, blinking). With
+        DAMAGE (and not ``poll``) the changes are the X server's damage events and one frame is
+        captured at the end; ``damage`` lists the changed areas [x, y, w, h] (merged, at most
+        MAX_DAMAGE_RECTS). Otherwise frames are polled and compared, and ``damage`` is None.
+        """
+        if self.damage_dpy is None or poll:
+            frame, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
+            return frame, changed, settle_ms, None
+        import select
+
+        rects: list[list[int]] = []
+        fd = self.damage_dpy.fileno()
+        t0 = now()
+        deadline = t0 + max_s
+        last: float | None = None  # when damage last arrived
+        while True:
+            if self.read_damage(rects):
+                last = now()
+            until = min(deadline, t0 + idle_s if last is None else last + quiet_s)
+            left = until - now()
+            if left <= 0:
+                break
+            select.select([fd], [], [], left)
+        # Damage read after this round trip is counted for the next frame (dirty), never lost.
+        if self.read_damage(rects, sync=True):
+            last = now()
+        self.frame_dirty, self.dirty = self.dirty, False
+        frame = self.grab()
+        return frame, last is not None, (now() - t0) * 1000, _merge_rects(rects)
+
+    def settle_polling(self, max_s: float, quiet_s: float, idle_s: float) -> tuple[bytes, bool, float]:
+        """Capture every 15 ms until the screen stops changing; return (frame, changed, settle_ms)."""
         before = self.last_frame
         t0 = now()
         frame = self.grab()
@@ -191,6 +313,9 @@ class Desktop:
                 continue
             if now() - stable_since >= (quiet_s if changed else idle_s):
                 break
+        if self.damage_dpy is not None:
+            self.read_damage()
+        self.frame_dirty = True  # compare by frames
         return frame, changed, (now() - t0) * 1000
 
     # -- windows ------------------------------------------------------------------------
@@ -274,6 +399,31 @@ class Desktop:
         if not (0 <= x < self.width and 0 <= y < self.height):
             raise GuestFailure("OffScreen", f"({x}, {y}) is outside the {self.width}x{self.height} screen")
 
+    def tooltip_under_pointer(self) -> bool:
+        """Return whether the topmost window under the pointer is a tooltip window."""
+        try:
+            child = self.root.query_pointer().child
+            if not child or not getattr(child, "id", 0):
+                return False
+            kinds = self._prop(child, "_NET_WM_WINDOW_TYPE")
+        except Exception:
+            return False
+        return kinds is not None and self.atoms["_NET_WM_WINDOW_TYPE_TOOLTIP"] in list(kinds)
+
+    def point_at(self, x: int, y: int) -> None:
+        """Move the pointer to (x, y), then wait (bounded) until no tooltip window covers it.
+
+        A tooltip of the widget the pointer rested on (shown below the pointer, often over the
+        next button) stays mapped until the application has handled the motion away from that
+        widget. A press sent right after the motion goes to whatever window the X server finds
+        under the pointer at that moment: under CPU load that is still the tooltip, and the
+        click is lost (the application ignores presses on its tooltip).
+        """
+        self.pg.moveTo(x, y)
+        deadline = now() + TOOLTIP_WAIT_S
+        while now() < deadline and self.tooltip_under_pointer():
+            time.sleep(0.01)
+
     def act(self, a: dict[str, Any]) -> None:
         kind = a.get("type")
         pg = self.pg
@@ -284,6 +434,7 @@ class Desktop:
         elif kind == "click":
             # pyautogui sleeps `interval` after every click, the last one too: pause only between.
             count = int(a.get("count", 1))
+            self.point_at(int(a["x"]), int(a["y"]))
             for i in range(count):
                 pg.click(a["x"], a["y"], button=a.get("button", "left"))
                 if i + 1 < count:
@@ -291,7 +442,7 @@ class Desktop:
         elif kind == "drag":
             self.check_point(int(a["to_x"]), int(a["to_y"]))
             button = a.get("button", "left")
-            pg.moveTo(a["x"], a["y"])
+            self.point_at(int(a["x"]), int(a["y"]))
             pg.mouseDown(button=button)
             steps = 8
             for i in range(1, steps + 1):
@@ -302,7 +453,7 @@ class Desktop:
                 time.sleep(0.01)
             pg.mouseUp(button=button)
         elif kind == "scroll":
-            pg.moveTo(a["x"], a["y"])
+            self.point_at(int(a["x"]), int(a["y"]))
             if a.get("dy"):
                 pg.scroll(-int(a["dy"]))
             if a.get("dx"):
@@ -359,7 +510,8 @@ class Desktop:
 
         spare = set(self._spare or ())
         levels = sorted(
-            (index, code) for code, index in self.dpy.keysym_to_keycodes(ord(ch))
+            (index, code)
+            for code, index in self.dpy.keysym_to_keycodes(ord(ch))
             if index in (0, 1) and code not in spare
         )
         if not levels:
@@ -934,7 +1086,8 @@ class Guest:
             time.sleep(0.02)
         paint_ms = (now() - t0) * 1000 - window_ms
         self.desktop.last_frame = b""
-        _, _, settle_ms = self.desktop.settle(float(args.get("settle_s", 2.0)), quiet_s=0.1, idle_s=0.1)
+        # Damage from the window's first paint is pending: it counts (no drain before this settle).
+        _, _, settle_ms, _ = self.desktop.settle(float(args.get("settle_s", 2.0)), quiet_s=0.1, idle_s=0.1)
         return {
             "pid": self.app.pid,
             "window": list(match),
@@ -950,8 +1103,13 @@ class Guest:
         t0 = now()
         d = self.desktop
         if frame is None:
-            frame = d.grab()
-        same = reuse and bool(d.last_frame) and frame == d.last_frame
+            dirty = d.take_dirty()
+            # No damage since the last frame: it is still the screen (only without DAMAGE is
+            # ``dirty`` always True, and frames are compared).
+            frame = d.last_frame if reuse and d.last_frame and not dirty else d.grab()
+        else:
+            dirty = d.frame_dirty
+        same = reuse and bool(d.last_frame) and (not dirty or frame == d.last_frame)
         d.last_frame = frame
         capture_ms = (now() - t0) * 1000
         meta: dict[str, Any] = {
@@ -992,14 +1150,30 @@ class Guest:
         return meta, data
 
     def op_act(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
+        d = self.desktop
+        windows = args.get("settle") or {}  # the profile's windows and the host's mode, if any
+        poll = windows.get("mode") == "poll"
         t0 = now()
-        self.desktop.act(args["action"])
+        d.drain_damage()  # what was drawn before the action is not its effect
+        d.act(args["action"])
         action_ms = (now() - t0) * 1000
-        frame, changed, settle_ms = self.desktop.settle(float(args.get("settle_s", 1.0)))
+        frame, changed, settle_ms, damage = d.settle(
+            float(args.get("settle_s", 1.0)),
+            quiet_s=float(windows.get("quiet_s", DEFAULT_QUIET_S)),
+            idle_s=float(windows.get("idle_s", DEFAULT_IDLE_S)),
+            poll=poll,
+        )
         meta, data = self._observation(
             frame, args.get("encoding", "bgrx"), bool(args.get("a11y")), bool(args.get("reuse"))
         )
-        meta.update(changed=changed, action_ms=action_ms, settle_ms=settle_ms)
+        meta.update(
+            changed=changed,
+            action_ms=action_ms,
+            settle_ms=settle_ms,
+            settle_mode="damage" if damage is not None else "poll",
+        )
+        if damage is not None:
+            meta["damage"] = damage
         return meta, data
 
     def op_a11y(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
@@ -1066,6 +1240,70 @@ class Guest:
         for proc in self.infra.values():
             proc.kill()
         return {}, b""
+
+
+def _add_rect(rects: list[list[int]], r: tuple[int, int, int, int], width: int, height: int) -> None:
+    """Add rectangle ``r`` (x, y, w, h), clipped to the screen, to ``rects`` in place.
+
+    Overlapping or touching rectangles are not merged here (see _merge_rects); past
+    4 * MAX_DAMAGE_RECTS the new one is folded into the rectangle it enlarges least.
+    """
+    x0, y0 = max(0, r[0]), max(0, r[1])
+    x1, y1 = min(width, r[0] + r[2]), min(height, r[1] + r[3])
+    if x1 <= x0 or y1 <= y0:
+        return
+    for q in rects:
+        if q[0] <= x0 and q[1] <= y0 and q[0] + q[2] >= x1 and q[1] + q[3] >= y1:
+            return  # already covered
+    if len(rects) < 4 * MAX_DAMAGE_RECTS:
+        rects.append([x0, y0, x1 - x0, y1 - y0])
+        return
+    best = min(rects, key=lambda q: _union_area(q, [x0, y0, x1 - x0, y1 - y0]) - q[2] * q[3])
+    best[:] = _union(best, [x0, y0, x1 - x0, y1 - y0])
+
+
+def _union(a: list[int], b: list[int]) -> list[int]:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _union_area(a: list[int], b: list[int]) -> int:
+    u = _union(a, b)
+    return u[2] * u[3]
+
+
+def _touch(a: list[int], b: list[int]) -> bool:
+    return a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]
+
+
+def _merge_rects(rects: list[list[int]]) -> list[list[int]]:
+    """Merge overlapping or touching rectangles into their bounding boxes.
+
+    Then neighbours (top to bottom, least area added first) until at most MAX_DAMAGE_RECTS
+    remain; sorted by y, then x.
+    """
+    out: list[list[int]] = []
+    for r in rects:
+        cur = list(r)
+        i = 0
+        while i < len(out):
+            if _touch(out[i], cur):
+                cur = _union(out.pop(i), cur)
+                i = 0
+            else:
+                i += 1
+        out.append(cur)
+    out.sort(key=lambda r: (r[1], r[0]))
+    while len(out) > MAX_DAMAGE_RECTS:
+        i = min(
+            range(len(out) - 1),
+            key=lambda k: (
+                _union_area(out[k], out[k + 1]) - out[k][2] * out[k][3] - out[k + 1][2] * out[k + 1][3]
+            ),
+        )
+        out[i] = _union(out[i], out.pop(i + 1))
+    return out
 
 
 def _missing_program(program: str, env: dict[str, str]) -> str:

@@ -21,6 +21,8 @@ REQUIRED = (
     "rss_mb_per_sandbox",
     "max_parallel",
     "steps_per_s_parallel",
+    "paint_step_ms",
+    "early_settle_rate",
 )
 
 
@@ -49,6 +51,7 @@ def test_bench_sandbox_quick_prints_every_key_as_a_number() -> None:
     machine = result["machine"]
     assert is_number(machine["nproc"]) and all(is_number(x) for x in machine["load_avg_start"])
     assert result["params"]["quick"] is True
+    assert result["settle_mode"] in ("damage", "poll")
     assert "[bench_sandbox" in proc.stderr
 
 
