@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from cua.errors import UsageError
 from cua.store import RunSource, RunStatus, StoreError, TrajectoryStore, VerdictSource
 from cua.tasks import TaskSpec, start, task_hash, validate
 from cua.tasks.runner import finish_setup
-from cua.tasks.validators import ValidatorVerdict
+from cua.tasks.validators import Move, ValidatorVerdict
 from sandbox.base import Observation, Sandbox
 from sandbox.profile import AppProfile
 
@@ -147,7 +147,7 @@ def episode_steps(
         verdict = None
         if task is not None:
             yield Phase("validate", task.id)
-            verdict = _validate(sandbox, task, store, result.run_id)
+            verdict = _validate(sandbox, task, store, result.run_id, result.moves)
             lap("validate")
         judged = None
         if store is not None and result.run_id is not None:
@@ -183,11 +183,15 @@ def run_episode(
 
 
 def _validate(
-    sandbox: Sandbox, task: TaskSpec, store: TrajectoryStore | None, run_id: str | None
+    sandbox: Sandbox,
+    task: TaskSpec,
+    store: TrajectoryStore | None,
+    run_id: str | None,
+    moves: Sequence[Move],
 ) -> ValidatorVerdict:
-    """Score the final state; a validator that raises leaves an unknown verdict saying why."""
+    """Score the final state (with the run's inputs); a validator that raises leaves an unknown verdict."""
     try:
-        return validate(sandbox, task)
+        return validate(sandbox, task, trajectory=moves)
     except Exception as exc:
         if store is not None and run_id is not None:
             reason = f"the validator could not run: {type(exc).__name__}: {exc}"

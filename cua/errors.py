@@ -27,7 +27,8 @@ builtin X as well, for callers that caught X before it joined the tree.
      ├── TaskError                 cua.tasks.errors     anything about tasks
      │    ├── TaskSpecError        cua.tasks.errors     a malformed task file (file, field, what was expected)
      │    ├── UnknownTask          cua.tasks.errors     no built-in task or family has that id
-     │    └── OracleFailed         cua.tasks.errors     an oracle step could not be carried out
+     │    ├── OracleFailed         cua.tasks.errors     an oracle step could not be carried out
+     │    └── NoBaseline           cua.tasks.validators.base  no start record to compare (also LookupError)
      ├── ReplayError               cua.policies.replay  a run cannot be replayed
      └── StoreError                cua.store.errors     the trajectory store or the memory index failed
           ├── StoreFull            cua.store.errors     the disk is (nearly) full: nothing was written
@@ -50,6 +51,7 @@ Control-flow exceptions, private to their module (raised and caught there, never
     _BadRequest                    cua.models.server    answer the client with an HTTP error
     _ClientGone                    cua.models.server    the client hung up: nobody to answer
     Skip                           cua.tasks.osworld    an OSWorld task cannot be imported: record why
+    _NotApplicable                 cua.tasks.nearmiss   an operator cannot make this near miss here
 
 Arguments that break a function's documented contract (a naive datetime, a negative size) raise
 the builtin ``ValueError`` or ``TypeError``: those are bugs in the caller, not failures to report.

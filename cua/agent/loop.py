@@ -49,6 +49,7 @@ from cua.store import (
     StoreError,
     TrajectoryStore,
 )
+from cua.tasks.validators.base import Move
 from sandbox.actions import TypeText as _SandboxTypeText
 from sandbox.base import Observation, Sandbox
 
@@ -139,6 +140,9 @@ class EpisodeResult:
     step_timings: list[dict[str, float]] = field(default_factory=list)
     person_steps: int = 0
     """Steps a person took during take-overs (not counted in ``steps``)."""
+    moves: list[Move] = field(default_factory=list)
+    """Every input sent to the sandbox, the agent's and a person's, with what a click hit: the
+    trajectory a task validator's checks of the method read."""
 
 
 def policy_input(
@@ -225,6 +229,7 @@ class _State:
     answer: str | None = None
     phase: str = "start"
     """What the loop is doing (names the culprit when something unexpected is raised)."""
+    moves: list[Move] = field(default_factory=list)
 
 
 class Agent:
@@ -382,6 +387,7 @@ class Agent:
                 self._end(result, stop.status, stop.summary)
                 return
             result.steps = index + 1
+            result.moves = st.moves
             result.step_timings.append(event.timings)  # type: ignore[arg-type]
             result.final = st.obs
             result.answer = st.answer
@@ -415,6 +421,8 @@ class Agent:
         else:
             st.parse_errors = 0
             hit, end, feedback = self._act_step(parsed, st, secrets, timings)
+            if feedback is None or not feedback.startswith("That action was refused"):
+                st.moves += [Move(act.to_json(a), hit if i == 0 else None) for i, a in enumerate(parsed)]
             if end is None:
                 end, feedback = self._detect_loop(parsed, st, feedback)
         timings["step"] = (time.monotonic() - t_step) * 1000
@@ -554,6 +562,9 @@ class Agent:
             )  # fmt: skip
             self.store.add_step(result.run_id, record, seen.screenshot)
         result.person_steps += 1
+        result.moves = st.moves
+        if feedback is None:
+            st.moves.append(Move(act.to_json(action), hit))
         result.final = st.obs
         return StepEvent(result.steps, "", (action,), "", None, feedback, st.obs, timings, actor=Actor.PERSON)
 

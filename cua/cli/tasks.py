@@ -16,6 +16,7 @@ import typer
 
 from cua.cli.options import AppFilter
 from cua.tasks.builtin import builtin_families, resolve_task
+from cua.tasks.nearmiss import generate
 from cua.tasks.runner import prove, start, validate
 from cua.tasks.spec import LaunchStep, RunStep, TaskSpec, WaitWindowStep, WriteStep, load_path
 from sandbox.base import Sandbox
@@ -109,6 +110,16 @@ def show(
         if miss.skip:
             how += f"without steps {list(miss.skip)}"
         typer.echo(f"  - {miss.name}: {how.strip()}")
+    typer.echo("alternate routes (each must pass):")
+    for alt in task.alternates:
+        typer.echo(f"  - {alt.name}: {len(alt.oracle)} steps")
+    policy = task.side_effects
+    if policy.off:
+        typer.echo(f"side-effect guard: OFF ({policy.reason})")
+    elif policy.allow:
+        typer.echo(f"side-effect guard: also allows {list(policy.allow)} ({policy.reason})")
+    else:
+        typer.echo("side-effect guard: on (nothing under HOME that the checks do not judge may change)")
 
 
 @tasks_app.command("check")
@@ -118,9 +129,17 @@ def check(
     every: Annotated[bool, typer.Option("--all", help="Prove every instance (default: instance 0).")] = False,
     family_id: Annotated[str | None, typer.Option("--family", help="Only the family with this id.")] = None,
     near_misses: Annotated[bool, typer.Option(help="Also prove that the near misses fail.")] = True,
+    generated: Annotated[
+        bool,
+        typer.Option(help="Also generate near misses from the task's state diff; each must fail."),
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the oracle log too.")] = False,
 ) -> None:
-    """Validate a task file, then prove its tasks in a sandbox: nothing fails, the oracle passes."""
+    """Validate a task file, then prove its tasks in a sandbox.
+
+    Doing nothing fails, the oracle and every alternate route pass, every listed near miss
+    fails, and every near miss generated from the state diff (``cua.tasks.nearmiss``) fails.
+    """
     from sandbox.xvfb import XvfbSandbox
 
     families = [f for f in load_path(file) if family_id in (None, f.id)]
@@ -141,7 +160,12 @@ def check(
                 typer.echo(text)
                 for problem in proof.problems():
                     typer.echo(f"  PROBLEM: {problem}")
-                failures += not proof.ok
+                bad = not proof.ok
+                if generated and proof.ok:
+                    made = generate(sandbox, family.instance(index))
+                    typer.echo(made.report())
+                    bad = not made.ok
+                failures += bad
     typer.echo(f"{'FAIL' if failures else 'OK'}: {failures} of the checked tasks not proven")
     if failures:
         raise typer.Exit(1)
@@ -150,7 +174,7 @@ def check(
 def _check_without_oracle(sandbox: Sandbox, task: TaskSpec) -> bool:
     """Show the half of the proof a task without an oracle allows; return whether it failed."""
     start(sandbox, task)
-    verdict = validate(sandbox, task)
+    verdict = validate(sandbox, task, trajectory=())
     good = not verdict.passed
     typer.echo(
         f"{'CHECKED' if good else 'NOT PROVEN'} {task.id}: no oracle, so only 'doing nothing fails' "

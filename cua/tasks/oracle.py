@@ -31,11 +31,12 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from cua.tasks.errors import OracleFailed, Where
 from cua.tasks.targets import Target, a11y_tree, describe_tree, parse_target
+from cua.tasks.validators.base import Move
 from sandbox.actions import Click, Drag, Key, SandboxAction, Scroll, TypeText, canonical_keys, check_text
 from sandbox.base import Sandbox
 from sandbox.errors import SandboxError
@@ -607,6 +608,8 @@ class OracleRun:
     actions: int = 0
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    """Every input sent, with the node a click was aimed at: the trajectory validators read."""
 
 
 class OracleRunner:
@@ -620,13 +623,21 @@ class OracleRunner:
         poll_s: float = POLL_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        lenient_wait_s: float | None = None,
     ) -> None:
-        """``settle_s`` bounds each action's wait for a still screen; conditions do the real waiting."""
+        """``settle_s`` bounds each action's wait for a still screen; conditions do the real waiting.
+
+        ``lenient_wait_s``: for an altered oracle (a generated near miss), whose conditions may
+        never hold: each ``until`` waits at most this long and a timeout is no failure.
+        """
+        self.lenient_wait_s = lenient_wait_s
         self.sandbox = sandbox
         self.settle_s = settle_s
         self.poll_s = poll_s
         self._clock = clock
         self._sleep = sleep
+        self._aimed: dict[str, str] | None = None
+        self.current = OracleRun()
 
     def locate(self, target: Target, timeout_s: float) -> tuple[int, int]:
         """Return the point of ``target``, polling the tree until it appears; raise OracleFailed."""
@@ -635,6 +646,7 @@ class OracleRunner:
             nodes = a11y_tree(self.sandbox)
             node = target.find(nodes)
             if node is not None:
+                self._aimed = {"role": node.role, "name": node.name}
                 return target.point(node)
             if self._clock() >= deadline:
                 raise OracleFailed(
@@ -655,8 +667,11 @@ class OracleRunner:
     def run(
         self, steps: Sequence[OracleStep], before_step: Callable[[OracleStep], None] | None = None
     ) -> OracleRun:
-        """Run ``steps`` in order; ``before_step`` is called before each (near-miss checkpoints)."""
-        result = OracleRun()
+        """Run ``steps`` in order; ``before_step`` is called before each (near-miss checkpoints).
+
+        ``current`` is the run in progress (its ``moves`` so far, for a checkpoint's validation).
+        """
+        result = self.current = OracleRun()
         t0 = self._clock()
         for index, step in enumerate(steps):
             if before_step is not None:
@@ -665,11 +680,19 @@ class OracleRunner:
             try:
                 condition = step.condition if isinstance(step, WaitStep) else step.until
                 snap = condition.snapshot(self.sandbox) if condition is not None else None
+                self._aimed = None
                 for action in step.actions(self):
                     self.sandbox.step(action, settle_s=self.settle_s)
                     result.actions += 1
+                    hit = self._aimed if action.type in ("click", "drag", "scroll") else None
+                    result.moves.append(Move({"type": action.type, **asdict(action)}, hit))
                 waited = 0.0
-                if condition is not None:
+                if condition is not None and self.lenient_wait_s is not None:
+                    try:
+                        waited = self.wait(condition, snap, min(step.timeout_s, self.lenient_wait_s))
+                    except OracleFailed:
+                        waited = min(step.timeout_s, self.lenient_wait_s)
+                elif condition is not None:
                     waited = self.wait(condition, snap, step.timeout_s)
             except OracleFailed as exc:
                 raise OracleFailed(f"oracle step {index + 1} ({step.describe()}): {exc}") from None

@@ -94,6 +94,8 @@ _FAMILY_KEYS = {
     "near_misses",
     "max_steps",
     "description",
+    "side_effects",
+    "alternates",
 }
 _SUITE_KEYS = {"families", "app", "tags", "description"}
 #: Attempts at drawing parameters that differ from every earlier instance of the family.
@@ -143,6 +145,27 @@ class NearMiss:
 
 
 @dataclass(frozen=True)
+class Alternate:
+    """Another route to the right outcome (a menu instead of a shortcut): the validator must pass it."""
+
+    name: str
+    oracle: tuple[OracleStep, ...]
+
+
+@dataclass(frozen=True)
+class SideEffectPolicy:
+    """What the side-effect guard lets change under HOME besides what the checks judge.
+
+    ``allow``: more HOME-relative glob patterns; ``off``: no guard at all. Either needs a
+    written ``reason`` (shown by ``cua tasks show``): a guard switched off is a weaker reward.
+    """
+
+    allow: tuple[str, ...] = ()
+    off: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One concrete task: what to ask, how to set the sandbox up, how to check and solve it."""
 
@@ -165,6 +188,9 @@ class TaskSpec:
     paraphrases: tuple[str, ...] = ()
     """The same request in other words, rendered with this instance's values (for measuring how
     retrieval and policies cope with wording; never a different task)."""
+    side_effects: SideEffectPolicy = field(default_factory=SideEffectPolicy)
+    alternates: tuple[Alternate, ...] = ()
+    """Other routes to the right outcome; each must pass the validator (``prove`` runs them)."""
 
     @property
     def held_out(self) -> bool:
@@ -214,6 +240,7 @@ class TaskFamily:
     max_steps: int | None
     near_misses: tuple[Mapping[str, Any], ...]
     description: str = ""
+    side_effects: SideEffectPolicy = field(default_factory=SideEffectPolicy)
     source: Path | None = None
     where: Where = field(default_factory=lambda: Where("<inline>"))
     _drawn: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
@@ -293,6 +320,7 @@ class TaskFamily:
             parse_near_miss(nm, where.at("near_misses").at(i), oracle, self.params, derived)
             for i, nm in enumerate(self.near_misses)
         )
+        alternates = parse_alternates(body.get("alternates", []), where.at("alternates"))
         actions = count_actions(oracle) if oracle else 0
         max_steps = self.max_steps if self.max_steps is not None else max(10, 3 * actions)
         shown = {k: v for k, v in values.items() if k not in BUILTIN_PARAMS}
@@ -313,6 +341,8 @@ class TaskFamily:
             source=self.source,
             index=index,
             paraphrases=tuple(" ".join(p.split()) for p in paraphrases),
+            side_effects=self.side_effects,
+            alternates=alternates,
         )
 
 
@@ -463,6 +493,44 @@ def parse_near_miss(
     return NearMiss(name, before, dict(overrides), tuple(skip))
 
 
+def parse_alternates(data: Any, where: Where) -> tuple[Alternate, ...]:
+    """Parse ``alternates: [{name: ..., oracle: [...]}]``: other routes the validator must pass."""
+    if not isinstance(data, list):
+        raise where.error("a list of {name: ..., oracle: [steps]}", data)
+    out = []
+    names: set[str] = set()
+    for i, item in enumerate(data):
+        at = where.at(i)
+        if not isinstance(item, dict) or set(item) != {"name", "oracle"}:
+            raise at.error("a mapping with exactly the keys name and oracle", item)
+        name = item["name"]
+        if not isinstance(name, str) or not name or name in names:
+            raise at.at("name").error("a name, unique among the alternates", name)
+        names.add(name)
+        out.append(Alternate(name, parse_steps(item["oracle"], at.at("oracle"))))
+    return tuple(out)
+
+
+def parse_side_effects(data: Any, where: Where) -> SideEffectPolicy:
+    """Parse ``side_effects: {allow: [patterns] | off: true, reason: ...}`` (absent: the full guard)."""
+    if data is None:
+        return SideEffectPolicy()
+    if not isinstance(data, dict) or "reason" not in data or not set(data) <= {"allow", "off", "reason"}:
+        raise where.error("{allow: [HOME-relative patterns], reason: ...} or {off: true, reason: ...}", data)
+    reason = data["reason"]
+    if not isinstance(reason, str) or len(reason.strip()) < 10:
+        raise where.at("reason").error("a written reason (why this family may change more)", reason)
+    allow = data.get("allow", [])
+    if isinstance(allow, str):
+        allow = [allow]
+    if not isinstance(allow, list) or not all(isinstance(p, str) and p for p in allow):
+        raise where.at("allow").error("a list of HOME-relative glob patterns", allow)
+    off = data.get("off", False)
+    if not isinstance(off, bool) or (not off and not allow):
+        raise where.error("'allow' with patterns, or 'off: true'", data)
+    return SideEffectPolicy(tuple(allow), off, " ".join(reason.split()))
+
+
 def parse_family(
     data: Any, where: Where, defaults: Mapping[str, Any] | None = None, source: Path | None = None
 ) -> TaskFamily:
@@ -508,7 +576,12 @@ def parse_family(
     description = data.get("description", "")
     if not isinstance(description, str):
         raise where.at("description").error("a string", description)
-    body = {k: data[k] for k in ("instruction", "paraphrases", "setup", "validator", "oracle") if k in data}
+    side_effects = parse_side_effects(data.get("side_effects"), where.at("side_effects"))
+    body = {
+        k: data[k]
+        for k in ("instruction", "paraphrases", "setup", "validator", "oracle", "alternates")
+        if k in data
+    }
     family = TaskFamily(
         id=fid,
         app=app,
@@ -522,6 +595,7 @@ def parse_family(
         max_steps=max_steps,
         near_misses=tuple(near),
         description=description,
+        side_effects=side_effects,
         source=source,
         where=where,
     )
@@ -642,7 +716,16 @@ def task_hash(task: TaskSpec) -> str:
     oracle = [step.to_json() for step in task.oracle] if task.oracle else None
     setup = _setup_text(task.setup)
     text = json.dumps(
-        [task.id, task.instruction, task.app, setup, repr(task.validator), oracle, task.max_steps],
+        [
+            task.id,
+            task.instruction,
+            task.app,
+            setup,
+            repr(task.validator),
+            oracle,
+            task.max_steps,
+            repr(task.side_effects),
+        ],
         sort_keys=True,
         default=str,
     )

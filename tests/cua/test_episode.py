@@ -85,7 +85,7 @@ def test_a_free_run_is_judged_by_the_critic(store: TrajectoryStore) -> None:
 def test_when_validation_raises_the_run_is_ended_with_its_steps_and_the_error_is_stored(
     store: TrajectoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(sandbox: Any, task: TaskSpec) -> Any:
+    def broken(sandbox: Any, task: TaskSpec, **evidence: Any) -> Any:
         raise GuestDied("the guest died while validating")
 
     monkeypatch.setattr("cua.episode.validate", broken)

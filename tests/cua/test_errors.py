@@ -99,6 +99,7 @@ def test_the_drawn_names_are_pinned() -> None:
         "TaskSpecError",
         "UnknownTask",
         "OracleFailed",
+        "NoBaseline",
         "ReplayError",
         "StoreError",
         "StoreFull",
@@ -112,7 +113,9 @@ def test_the_drawn_names_are_pinned() -> None:
         "MemoryIndexError",
         "SandboxError",
     ]
-    assert sorted(FLOW) == ["Skip", "_BadRequest", "_ClientGone", "_Diverged", "_RequestFailed", "_Stop"]
+    assert sorted(FLOW) == [
+        "Skip", "_BadRequest", "_ClientGone", "_Diverged", "_NotApplicable", "_RequestFailed", "_Stop",
+    ]  # fmt: skip
 
 
 def test_every_exception_of_cua_is_a_cua_error_or_drawn_control_flow() -> None:

@@ -10,6 +10,7 @@ never at what an agent says it did. Written in a task file as a mapping with one
       - json_path: {path: cfg.json, query: "editor.tabs[0]", equals: 4}
       - cells: {path: book.gnumeric, values: {B4: 7, A1: item}}
       - table_equals: {path: book.xlsx, expected: gold.xlsx}  # a host file; relative: to the task file
+      - sheet: {path: book.ods, cells: {B2: 42, B7: {formula: true, refs: [B2:B6], value: 150}}}
       - command: {argv: [ls, docs], stdout_contains: a.txt}
       - window_title: {matches: "^report.txt"}
       - a11y: {target: {role: check box, name: Subscribe}, states: [checked]}
@@ -38,9 +39,14 @@ from __future__ import annotations
 from cua.tasks.validators.base import (
     EPS,
     QUOTE,
+    Baseline,
     Check,
     Context,
+    Move,
+    NoBaseline,
+    Trajectory,
     ValidatorVerdict,
+    capture_state,
     check_kinds,
     parse_check,
     validate_state,
@@ -57,13 +63,35 @@ from cua.tasks.validators.combinators import All, AnyOf, Not
 from cua.tasks.validators.files import FileAbsent, FileExists, FileText, JsonPath, json_query
 
 # isort: split
-from cua.tasks.validators.sheets import Cells, TableEquals, as_number, cell_index, cell_value, same_cell
+from cua.tasks.validators.book import (
+    Book,
+    Cell,
+    as_number,
+    cell_index,
+    detect_format,
+    format_for_name,
+    formula_refs,
+    read_book,
+)
+from cua.tasks.validators.sheets import (
+    Cells,
+    Sheet,
+    TableEquals,
+    cell_value,
+    same_cell,
+)
 
 # isort: split
 from cua.tasks.validators.commands import Command
 
 # isort: split
 from cua.tasks.validators.screen import A11yState, ScreenText, WindowTitle
+
+# isort: split
+from cua.tasks.validators.home import Changes, HomeListing, SideEffects, read_home
+
+# isort: split
+from cua.tasks.validators.method import TrajectoryCheck, presses
 
 #: Every check kind a task file may name, in declaration order.
 CHECK_KINDS: tuple[str, ...] = check_kinds()
@@ -77,25 +105,43 @@ __all__ = [
     "A11yState",
     "All",
     "AnyOf",
+    "Baseline",
+    "Book",
+    "Cell",
     "Cells",
+    "Changes",
     "Check",
     "Command",
     "Context",
     "FileAbsent",
     "FileExists",
     "FileText",
+    "HomeListing",
     "JsonPath",
+    "Move",
+    "NoBaseline",
     "Not",
     "ScreenText",
+    "Sheet",
+    "SideEffects",
     "TableEquals",
+    "Trajectory",
+    "TrajectoryCheck",
     "ValidatorVerdict",
     "WindowTitle",
     "as_number",
+    "capture_state",
     "cell_index",
     "cell_value",
     "check_kinds",
+    "detect_format",
+    "format_for_name",
+    "formula_refs",
     "json_query",
     "parse_check",
+    "presses",
+    "read_book",
+    "read_home",
     "same_cell",
     "validate_state",
 ]

@@ -1,16 +1,20 @@
 """The validator contract: ValidatorVerdict, Check (whose subclasses register their kind) and Context.
 
-Also ``parse_check``, which reads any registered kind from a task file, and ``validate_state``.
+Also ``parse_check``, which reads any registered kind from a task file, ``validate_state``, and
+the evidence a check may use beside the final state: a ``Baseline`` recorded when the task
+started (``Check.capture`` stores what a check will compare against; the HOME listing feeds the
+side-effect guard) and the ``Trajectory`` of recorded inputs (for checks of the method).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cua.tasks.errors import Where
+from cua.tasks.errors import TaskError, Where
 from cua.tasks.targets import a11y_tree
 from cua.tasks.validators.ssconvert import read_sheet
 from sandbox.base import A11yNode, Sandbox
@@ -54,16 +58,79 @@ def quote(text: str) -> str:
     return repr(shown)
 
 
+class NoBaseline(TaskError, LookupError):
+    """A check needs what the task's start recorded, and nothing was recorded (or not that).
+
+    Checks catch it and fail with its message; it never escapes a validation.
+    """
+
+
+@dataclass
+class Capture:
+    """What ``Check.capture`` records at a task's start: values by key, read back at validation."""
+
+    sandbox: Sandbox
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def put(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (a check names its keys after its kind and path)."""
+        self.data[key] = value
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The state a task started from: the values its checks captured, and HOME's listing.
+
+    ``home`` is a ``cua.tasks.validators.home.HomeListing`` (None when it could not be read).
+    """
+
+    task_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    home: Any = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One recorded input of a run and what it hit: the unit a ``trajectory`` check reads.
+
+    ``action``: the action's JSON form (``cua.actions.to_json``: ``{"type": "click", ...}``);
+    ``hit``: what a pointer action landed on, as recorded (``{"role": ..., "name": ...}``), or
+    None when unknown.
+    """
+
+    action: Mapping[str, Any]
+    hit: Mapping[str, Any] | None = None
+
+
+Trajectory = tuple[Move, ...]
+
+
 @dataclass
 class Context:
-    """What checks of one validation share: the sandbox and caches of expensive reads."""
+    """What checks of one validation share: the sandbox, the evidence, caches of expensive reads."""
 
     sandbox: Sandbox
     base: Path | None = None
     """The folder relative host paths are resolved against (the task file's folder)."""
+    baseline: Baseline | None = None
+    """What the task's start recorded (None: validated without a start, e.g. a bare check)."""
+    trajectory: Trajectory | None = None
+    """The run's recorded inputs (None: not recorded)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Reads that checks of one validation share, by the reading module's key."""
     _tree: tuple[A11yNode, ...] | None = None
     _title: tuple[str | None] | None = None
     _sheets: dict[tuple[str, str | int], list[list[str]] | str] = field(default_factory=dict)
+
+    def captured(self, key: str) -> Any:
+        """Return what a check captured under ``key`` at the start; NoBaseline when there is none."""
+        if self.baseline is None:
+            raise NoBaseline(
+                "no baseline was recorded for this validation (start the task with cua.tasks.runner.start)"
+            )
+        if key not in self.baseline.data:
+            raise NoBaseline(f"the task's start recorded no {key!r} (the check was added after the start?)")
+        return self.baseline.data[key]
 
     def tree(self) -> tuple[A11yNode, ...]:
         """Return the accessibility tree, read once per validation."""
@@ -139,6 +206,24 @@ class Check(abc.ABC):
     def to_json(self) -> Any:
         """Return the task-file form of this check (without the kind key)."""
 
+    def capture(self, cap: Capture) -> None:  # noqa: B027 - optional hook, most checks need nothing
+        """Record, at the task's start, what ``run`` will compare against (default: nothing)."""
+
+    def paths(self) -> tuple[str, ...]:
+        """Return the sandbox paths this check judges: changes there are the task's, not side effects."""
+        return ()
+
+    def children(self) -> tuple[Check, ...]:
+        """Return the checks this one is made of (combinators); capture and paths recurse through them."""
+        return ()
+
+    def walk(self) -> tuple[Check, ...]:
+        """Return this check and every check inside it, depth first."""
+        out: list[Check] = [self]
+        for child in self.children():
+            out.extend(child.walk())
+        return tuple(out)
+
     def data(self) -> dict[str, Any]:
         """Return the task-file form with its kind: ``{kind: ...}``."""
         return {self.kind: self.to_json()}
@@ -165,12 +250,28 @@ def parse_check(data: Any, where: Where) -> Check:
     return cls.from_json(value, where.at(str(kind)))
 
 
-def validate_state(sandbox: Sandbox, check: Check, base: Path | None = None) -> ValidatorVerdict:
+def capture_state(sandbox: Sandbox, check: Check) -> dict[str, Any]:
+    """Run every ``capture`` inside ``check`` on ``sandbox`` now; return what they stored."""
+    cap = Capture(sandbox)
+    for part in check.walk():
+        part.capture(cap)
+    return cap.data
+
+
+def validate_state(
+    sandbox: Sandbox,
+    check: Check,
+    base: Path | None = None,
+    *,
+    baseline: Baseline | None = None,
+    trajectory: Trajectory | None = None,
+) -> ValidatorVerdict:
     """Run ``check`` against ``sandbox``'s current state.
 
     ``base``: the folder that relative host paths in the check (expected files) are under,
-    normally the task file's folder. A wrong outcome is a low score with reasons, never an
-    exception; a sandbox that broke (crashed, hung) raises its ``SandboxError``: that is no
-    verdict on the task.
+    normally the task file's folder. ``baseline`` and ``trajectory``: the evidence checks of
+    change and of method read (a check that needs one and lacks it fails, saying so). A wrong
+    outcome is a low score with reasons, never an exception; a sandbox that broke (crashed,
+    hung) raises its ``SandboxError``: that is no verdict on the task.
     """
-    return check.run(Context(sandbox, base))
+    return check.run(Context(sandbox, base, baseline, trajectory))

@@ -29,6 +29,10 @@ class _Group(Check):
         """Return the list of children."""
         return [c.data() for c in self.checks]
 
+    def children(self) -> tuple[Check, ...]:
+        """Return the child checks."""
+        return self.checks
+
 
 @dataclass(frozen=True)
 class All(_Group):
@@ -83,6 +87,10 @@ class Not(Check):
     def to_json(self) -> Any:
         """Return the child."""
         return self.check.data()
+
+    def children(self) -> tuple[Check, ...]:
+        """Return the child check."""
+        return (self.check,)
 
 
 def _children(value: Any, at: Where) -> tuple[Check, ...]:

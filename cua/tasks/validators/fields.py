@@ -15,14 +15,18 @@ TEXT_OPS = ("equals", "contains", "not_contains", "matches")
 
 
 def compare_text(actual: str, op: str, expected: str) -> bool:
-    """Return whether ``actual`` satisfies ``op`` (one of TEXT_OPS; ``matches``: a regex search)."""
+    """Return whether ``actual`` satisfies ``op`` (one of TEXT_OPS).
+
+    ``matches`` is a regular expression over the WHOLE text (``re.fullmatch``; ``.`` does not
+    cross lines): a pattern that one line of a longer text satisfies does not match.
+    """
     if op == "equals":
         return actual == expected
     if op == "contains":
         return expected in actual
     if op == "not_contains":
         return expected not in actual
-    return re.search(expected, actual, re.MULTILINE) is not None
+    return re.fullmatch(expected, actual) is not None
 
 
 def read_mapping(value: Any, at: Where, required: Sequence[str], optional: Sequence[str]) -> dict[str, Any]:

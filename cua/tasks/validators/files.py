@@ -39,6 +39,10 @@ class FileExists(Check):
             return ok(f"{self.path} {what}")
         return fail(f"{self.path} {what}: no")
 
+    def paths(self) -> tuple[str, ...]:
+        """Return the path judged."""
+        return (self.path,)
+
     def to_json(self) -> Any:
         """Return the path, or the path and type."""
         return self.path if self.type == "any" else {"path": self.path, "type": self.type}
@@ -63,35 +67,62 @@ class FileAbsent(Check):
         present = ctx.sandbox.exec(["test", "-e", self.path], timeout_s=10).ok
         return fail(f"{self.path} is absent: it exists") if present else ok(f"{self.path} is absent")
 
+    def paths(self) -> tuple[str, ...]:
+        """Return the path judged."""
+        return (self.path,)
+
     def to_json(self) -> Any:
         """Return the path."""
         return self.path
 
 
+#: How ``file_text`` normalises both texts before comparing (``normalize:``).
+NORMALIZE = ("newline", "none", "whitespace")
+
+
+def normalize_text(text: str, how: str) -> str:
+    """Return ``text`` normalised as ``how`` says.
+
+    ``newline`` drops one final line break (and CRLF line ends become LF), ``none`` keeps every
+    byte, ``whitespace`` also strips both ends and each line's trailing spaces (for a family
+    whose instruction leaves spacing open).
+    """
+    if how == "none":
+        return text
+    text = text.replace("\r\n", "\n")
+    if how == "whitespace":
+        return "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return text[:-1] if text.endswith("\n") else text
+
+
 @dataclass(frozen=True)
 class FileText(Check):
-    """A text file's content equals / contains / does not contain / matches (regex) a value.
+    """A text file's whole content equals / contains / does not contain / matches a value.
 
-    ``strip`` (default true) compares with leading and trailing whitespace removed on both
-    sides, so an editor's final newline does not matter; ``lines`` compares line by line with
-    trailing spaces of each line ignored.
+    ``matches`` is a regex over the whole text. Both sides are normalised first (``normalize``,
+    default ``newline``: one final line break does not matter, nothing else is forgiven; see
+    ``normalize_text``).
     """
 
     path: str
     op: str
     value: str
-    strip: bool = True
+    normalize: str = "newline"
     kind: ClassVar[str] = "file_text"
 
     @classmethod
     def from_json(cls, value: Any, at: Where) -> Check:
         """Read the task-file form (the value under the kind key)."""
-        m = read_mapping(value, at, ["path"], [*TEXT_OPS, "strip"])
+        m = read_mapping(value, at, ["path"], [*TEXT_OPS, "normalize"])
         op, text = read_one_op(m, at, TEXT_OPS)
-        strip = m.get("strip", True)
-        if not isinstance(strip, bool):
-            raise at.at("strip").error("true or false", strip)
-        return cls(read_path(m["path"], at.at("path")), op, text, strip)
+        how = m.get("normalize", "newline")
+        if how not in NORMALIZE:
+            raise at.at("normalize").error(f"one of {list(NORMALIZE)}", how)
+        return cls(read_path(m["path"], at.at("path")), op, text, how)
+
+    def paths(self) -> tuple[str, ...]:
+        """Return the file judged."""
+        return (self.path,)
 
     def run(self, ctx: Context) -> ValidatorVerdict:
         """Read the file and compare."""
@@ -99,10 +130,8 @@ class FileText(Check):
         label = f"{self.path} {self.op.replace('_', ' ')} {quote(self.value)}"
         if text is None:
             return fail(f"{label}: the file does not exist")
-        actual, expected = (text.strip(), self.value.strip()) if self.strip else (text, self.value)
-        if self.strip:
-            actual = "\n".join(line.rstrip() for line in actual.splitlines())
-            expected = "\n".join(line.rstrip() for line in expected.splitlines())
+        actual = normalize_text(text, self.normalize)
+        expected = normalize_text(self.value, self.normalize) if self.op in ("equals",) else self.value
         if compare_text(actual, self.op, expected):
             return ok(label)
         return fail(f"{label}: it holds {quote(text)}")
@@ -110,8 +139,8 @@ class FileText(Check):
     def to_json(self) -> Any:
         """Return the mapping form."""
         data: dict[str, Any] = {"path": self.path, self.op: self.value}
-        if not self.strip:
-            data["strip"] = False
+        if self.normalize != "newline":
+            data["normalize"] = self.normalize
         return data
 
 
@@ -170,6 +199,10 @@ class JsonPath(Check):
         except (KeyError, IndexError, TypeError) as exc:
             return fail(f"{label}: no such value ({exc})")
         return ok(label) if value == self.equals else fail(f"{label}: it is {value!r}")
+
+    def paths(self) -> tuple[str, ...]:
+        """Return the file judged."""
+        return (self.path,)
 
     def to_json(self) -> Any:
         """Return the mapping form."""

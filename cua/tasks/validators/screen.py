@@ -40,7 +40,11 @@ class WindowTitle(Check):
 
 @dataclass(frozen=True)
 class A11yState(Check):
-    """An accessibility node exists (or not) with the given states and text."""
+    """An accessibility node exists (or not) with the given states and text.
+
+    The node's text (its name when it has none) is compared whole and as it is: an editor
+    holding the word plus a blank line does not equal the word.
+    """
 
     target: Target
     present: bool = True
@@ -89,9 +93,7 @@ class A11yState(Check):
         if self.text_op is not None:
             actual = node.text or node.name
             wanted = f"text {self.text_op.replace('_', ' ')} {quote(self.text)}"
-            if not compare_text(
-                actual.strip(), self.text_op, self.text.strip() if self.text_op == "equals" else self.text
-            ):
+            if not compare_text(actual, self.text_op, self.text):
                 return fail(f"{label} {wanted}: it is {quote(actual)}")
             label += f" {wanted}"
         if self.states:

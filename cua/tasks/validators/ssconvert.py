@@ -46,6 +46,22 @@ ssconvert -S --export-range="$range" --export-type=Gnumeric_stf:stf_csv "$2" "$1
 """
 
 
+def _convert(sandbox: Sandbox, scratch: str, src: str, path: str, pattern: str) -> str | None:
+    """Run the conversion (``_CONVERT``) of ``src`` into ``scratch``; return why it failed, or None."""
+    result = sandbox.exec(
+        ["sh", "-c", _CONVERT, "sh", scratch, src, pattern, str(MAX_SHEET_CELLS)], timeout_s=60
+    )
+    if result.returncode == 3:
+        return f"{path} does not exist"
+    if result.returncode == 5:
+        cells = result.stderr.decode(errors="replace").strip()
+        return f"{path} is too large to compare: {cells} from A1 (the limit is {MAX_SHEET_CELLS:,})"
+    if not result.ok:
+        why = result.stderr.decode(errors="replace").strip() or f"exit status {result.returncode}"
+        return f"ssconvert could not read {path}: {why}"
+    return None
+
+
 def read_sheet(
     sandbox: Sandbox, path: str, sheet: str | int = 0, upload: bytes | None = None
 ) -> list[list[str]] | str:
@@ -67,22 +83,48 @@ def read_sheet(
                 except SandboxError:
                     return f"{path} does not exist"
                 return list(csv.reader(io.StringIO(text)))
-        pattern = "%n.csv" if isinstance(sheet, int) else "%s.csv"
-        result = sandbox.exec(
-            ["sh", "-c", _CONVERT, "sh", scratch, src, pattern, str(MAX_SHEET_CELLS)], timeout_s=60
-        )
-        if result.returncode == 3:
-            return f"{path} does not exist"
-        if result.returncode == 5:
-            cells = result.stderr.decode(errors="replace").strip()
-            return f"{path} is too large to compare: {cells} from A1 (the limit is {MAX_SHEET_CELLS:,})"
-        if not result.ok:
-            return f"ssconvert could not read {path}: {result.stderr.decode(errors='replace').strip()}"
+        problem = _convert(sandbox, scratch, src, path, "%n.csv" if isinstance(sheet, int) else "%s.csv")
+        if problem is not None:
+            return problem
         name = f"{sheet}.csv"
         try:
             data = sandbox.read_file(f"{scratch}/{name}").decode("utf-8", "replace")
         except SandboxError:
             return f"{path} has no sheet {sheet!r}"
         return list(csv.reader(io.StringIO(data)))
+    finally:
+        sandbox.exec(["rm", "-rf", scratch], timeout_s=10)
+
+
+def convert_book(
+    sandbox: Sandbox, path: str, upload: bytes | None = None
+) -> tuple[bytes, bytes, list[bytes]] | str:
+    """Convert a whole workbook in one exec; return (the file's bytes, Gnumeric XML, each sheet's CSV).
+
+    The CSVs are the displayed values from A1, one per sheet in order; an error message instead
+    when the file does not exist, is too large or ssconvert cannot read it.
+    """
+    scratch = f"/tmp/cua-validate-{uuid.uuid4().hex[:8]}"
+    try:
+        if upload is not None:
+            src = f"{scratch}/in/{Path(path).name}"
+            sandbox.write_file(src, upload)
+        else:
+            src = path
+        problem = _convert(sandbox, scratch, src, path, "%n.csv")
+        if problem is not None:
+            return problem
+        try:
+            data = upload if upload is not None else sandbox.read_file(src)
+            xml = sandbox.read_file(f"{scratch}/book.xml")
+        except SandboxError as exc:
+            return f"{path} could not be read back: {exc}"
+        csvs: list[bytes] = []
+        while True:
+            try:
+                csvs.append(sandbox.read_file(f"{scratch}/{len(csvs)}.csv"))
+            except SandboxError:
+                break
+        return data, xml, csvs
     finally:
         sandbox.exec(["rm", "-rf", scratch], timeout_s=10)

@@ -19,6 +19,7 @@ from cua.tasks import TaskSpecError, UnknownTask, load_file, load_path, resolve_
 from cua.tasks.errors import Where
 from cua.tasks.oracle import OracleRunner, parse_steps
 from cua.tasks.osworld import import_paths, import_task, write_task
+from cua.tasks.runner import record_baseline
 from cua.tasks.spec import RunStep, TaskSpec
 from cua.tasks.validators import Cells, TableEquals, validate_state
 from sandbox import XvfbSandbox
@@ -367,6 +368,7 @@ def test_a_moved_imported_task_still_validates(real_calc_cache: Path, tmp_path: 
     with XvfbSandbox() as sb:
         sb.reset("galculator")
         sb.write_file("sales.xlsx", task.sandbox_setup()[0][0].content)  # type: ignore[union-attr]
+        record_baseline(sb, task)  # what start() records after the setup
         verdict = validate(sb, task)
         assert not verdict.passed and "D2='' (expected '6')" in verdict.explain()
         sb.write_file("sales.xlsx", (tmp_path / "gold.xlsx").read_bytes())

@@ -47,12 +47,29 @@ def check(sb: FakeSandbox, data: dict[str, Any]) -> ValidatorVerdict:
         ({"file_exists": {"path": "notes.txt", "type": "dir"}}, False),
         ({"file_absent": "nope.txt"}, True),
         ({"file_absent": "notes.txt"}, False),
-        ({"file_text": {"path": "notes.txt", "equals": "Hello world\nsecond line"}}, True),
-        ({"file_text": {"path": "notes.txt", "equals": "Hello world\nsecond line", "strip": False}}, False),
+        # The file is "Hello world\nsecond line  \n": one final newline is forgiven, the spaces not.
+        ({"file_text": {"path": "notes.txt", "equals": "Hello world\nsecond line  "}}, True),
+        ({"file_text": {"path": "notes.txt", "equals": "Hello world\nsecond line"}}, False),
+        (
+            {
+                "file_text": {
+                    "path": "notes.txt",
+                    "equals": "Hello world\nsecond line",
+                    "normalize": "whitespace",
+                }
+            },
+            True,
+        ),
+        (
+            {"file_text": {"path": "notes.txt", "equals": "Hello world\nsecond line  ", "normalize": "none"}},
+            False,
+        ),
         ({"file_text": {"path": "notes.txt", "equals": "Hello world"}}, False),
         ({"file_text": {"path": "notes.txt", "contains": "world"}}, True),
         ({"file_text": {"path": "notes.txt", "not_contains": "world"}}, False),
-        ({"file_text": {"path": "notes.txt", "matches": "^second"}}, True),
+        # matches is a regex over the whole text: one matching line is not enough.
+        ({"file_text": {"path": "notes.txt", "matches": "^second.*"}}, False),
+        ({"file_text": {"path": "notes.txt", "matches": "Hello world\nsecond line *"}}, True),
         ({"file_text": {"path": "missing.txt", "contains": ""}}, False),
         ({"json_path": {"path": "cfg.json", "query": "editor.tabs[1]", "equals": 8}}, True),
         ({"json_path": {"path": "cfg.json", "query": "editor.theme", "equals": "light"}}, False),
@@ -64,7 +81,8 @@ def check(sb: FakeSandbox, data: dict[str, Any]) -> ValidatorVerdict:
         ({"command": {"argv": ["false"]}}, False),
         ({"command": {"argv": ["false"], "returncode": 1}}, True),
         ({"command": {"argv": ["stat", "-c", "%s", "empty.txt"], "stdout_equals": "0"}}, True),
-        ({"window_title": {"matches": "^Conf"}}, True),
+        ({"window_title": {"matches": "^Conf"}}, False),
+        ({"window_title": {"matches": "Conf.*"}}, True),
         ({"window_title": {"equals": "Finished"}}, False),
         ({"a11y": {"target": {"role": "push button", "name": "OK"}}}, True),
         ({"a11y": {"target": {"role": "push button", "name": "OK"}, "states": ["focusable"]}}, True),
@@ -154,14 +172,21 @@ SAMPLES: dict[str, Any] = {
     "not": {"file_exists": "a"},
     "file_exists": {"path": "docs", "type": "dir"},
     "file_absent": "a",
-    "file_text": {"path": "a", "matches": "^x", "strip": False},
+    "file_text": {"path": "a", "matches": "^x", "normalize": "none"},
     "json_path": {"path": "a.json", "query": "b[0]", "equals": 4},
     "cells": {"path": "b.ods", "values": {"A1": 3}, "sheet": 1, "tolerance": 0.5},
     "table_equals": {"path": "b.ods", "expected": "gold.ods", "sheet": "S", "expected_sheet": 2},
+    "sheet": {
+        "path": "b.ods",
+        "cells": {"A1": 3, "B2": {"formula": True, "refs": ["A1:A3"]}},
+        "others": "empty",
+    },
     "command": {"argv": ["ls"], "returncode": None, "stdout_contains": "a"},
     "window_title": {"equals": "Notes"},
     "a11y": {"target": {"role": "check box"}, "present": False},
     "screen_text": {"not_contains": "Error"},
+    "changes": {"created": ["d"], "moved": {"a": "d/a"}, "others": "any"},
+    "trajectory": {"sequence": ["1", "+", "2", "="], "same": {"=": ["enter"]}},
 }
 
 
