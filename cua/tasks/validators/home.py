@@ -222,6 +222,16 @@ def _baseline_home(ctx: Context) -> HomeListing:
     return ctx.baseline.home
 
 
+def _listings(ctx: Context) -> tuple[HomeListing, HomeListing] | str:
+    """Return HOME's listing at the start and now, or why one of them is missing."""
+    try:
+        before = _baseline_home(ctx)
+    except NoBaseline as exc:
+        return str(exc)
+    after = home_now(ctx, before)
+    return after if isinstance(after, str) else (before, after)
+
+
 def _allowed(path: str, kind: str | None, roots: Iterable[str]) -> bool:
     """Whether a change at ``path`` is the task's: at or under a judged path, or a folder above one."""
     return any(_under(path, r) or (kind == "d" and _under(r, path)) for r in roots)
@@ -241,13 +251,10 @@ class SideEffects:
 
     def run(self, ctx: Context) -> ValidatorVerdict:
         """Compare HOME with the baseline's listing."""
-        try:
-            before = _baseline_home(ctx)
-        except NoBaseline as exc:
-            return fail(f"nothing else under HOME changed: {exc}")
-        after = home_now(ctx, before)
-        if isinstance(after, str):
-            return fail(f"nothing else under HOME changed: {after}")
+        got = _listings(ctx)
+        if isinstance(got, str):
+            return fail(f"nothing else under HOME changed: {got}")
+        before, after = got
         changes = diff(before, after)
         stray = [
             p
@@ -319,13 +326,10 @@ class Changes(Check):
     def run(self, ctx: Context) -> ValidatorVerdict:
         """Compare HOME with the baseline's listing."""
         label = "changes under HOME"
-        try:
-            before = _baseline_home(ctx)
-        except NoBaseline as exc:
-            return fail(f"{label}: {exc}")
-        after = home_now(ctx, before)
-        if isinstance(after, str):
-            return fail(f"{label}: {after}")
+        got = _listings(ctx)
+        if isinstance(got, str):
+            return fail(f"{label}: {got}")
+        before, after = got
         b, a = before.entries, after.entries
         wrong: list[str] = []
         expected: set[str] = set()

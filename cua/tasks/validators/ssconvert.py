@@ -62,6 +62,15 @@ def _convert(sandbox: Sandbox, scratch: str, src: str, path: str, pattern: str) 
     return None
 
 
+def _source(sandbox: Sandbox, scratch: str, path: str, upload: bytes | None) -> str:
+    """Return the file to convert: ``path``, or ``upload`` written into ``scratch`` under its name."""
+    if upload is None:
+        return path
+    src = f"{scratch}/in/{Path(path).name}"
+    sandbox.write_file(src, upload)
+    return src
+
+
 def read_sheet(
     sandbox: Sandbox, path: str, sheet: str | int = 0, upload: bytes | None = None
 ) -> list[list[str]] | str:
@@ -72,17 +81,13 @@ def read_sheet(
     """
     scratch = f"/tmp/cua-validate-{uuid.uuid4().hex[:8]}"
     try:
-        if upload is not None:
-            src = f"{scratch}/in/{Path(path).name}"
-            sandbox.write_file(src, upload)
-        else:
-            src = path
-            if path.lower().endswith(".csv"):
-                try:
-                    text = sandbox.read_file(path).decode("utf-8", "replace")
-                except SandboxError:
-                    return f"{path} does not exist"
-                return list(csv.reader(io.StringIO(text)))
+        src = _source(sandbox, scratch, path, upload)
+        if upload is None and path.lower().endswith(".csv"):
+            try:
+                text = sandbox.read_file(path).decode("utf-8", "replace")
+            except SandboxError:
+                return f"{path} does not exist"
+            return list(csv.reader(io.StringIO(text)))
         problem = _convert(sandbox, scratch, src, path, "%n.csv" if isinstance(sheet, int) else "%s.csv")
         if problem is not None:
             return problem
@@ -106,11 +111,7 @@ def convert_book(
     """
     scratch = f"/tmp/cua-validate-{uuid.uuid4().hex[:8]}"
     try:
-        if upload is not None:
-            src = f"{scratch}/in/{Path(path).name}"
-            sandbox.write_file(src, upload)
-        else:
-            src = path
+        src = _source(sandbox, scratch, path, upload)
         problem = _convert(sandbox, scratch, src, path, "%n.csv")
         if problem is not None:
             return problem
