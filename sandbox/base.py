@@ -41,6 +41,22 @@ class A11yNode:
 
 
 @dataclass(frozen=True)
+class TextBox:
+    """One line or word of text read off the screenshot by OCR (``sandbox.ocr``)."""
+
+    text: str
+    bbox: tuple[int, int, int, int]
+    """(x, y, width, height) in screen pixels."""
+    score: float
+    """The recogniser's confidence, 0..1."""
+
+    def center(self) -> tuple[int, int]:
+        """Return the screen point at the middle of the box."""
+        x, y, w, h = self.bbox
+        return x + w // 2, y + h // 2
+
+
+@dataclass(frozen=True)
 class Observation:
     """What the sandbox looks like now."""
 
@@ -58,7 +74,10 @@ class Observation:
     """The areas (x, y, width, height) the X server reported drawn during the step (merged, at
     most 32); empty for an observe, without change, or where the backend cannot tell."""
     timings: Mapping[str, float] = field(default_factory=dict)
-    """Milliseconds spent: 'action', 'settle', 'capture', 'a11y', 'total' (what applies)."""
+    """Milliseconds spent: 'action', 'settle', 'capture', 'a11y', 'ocr', 'total' (what applies)."""
+    text: tuple[TextBox, ...] = ()
+    """Text boxes read off the screenshot by OCR, top to bottom, when ``observe(ocr=True)`` asked
+    for them; empty otherwise."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -128,8 +147,13 @@ class Sandbox(abc.ABC):
         """Execute one action, wait (at most ``settle_s``) for the screen to settle, observe."""
 
     @abc.abstractmethod
-    def observe(self, *, a11y: bool = False) -> Observation:
-        """Return the current screen, cursor, focused title and, if asked, the a11y tree."""
+    def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
+        """Return the current screen, cursor, focused title and, if asked, the a11y tree.
+
+        With ``ocr=True`` the observation carries the text boxes OCR reads on the screenshot
+        (``sandbox.ocr``: cached by screenshot, recomputed only where the screen changed); it
+        needs the ``ocr`` extra and raises SandboxUnavailable without it.
+        """
 
     @abc.abstractmethod
     def exec(

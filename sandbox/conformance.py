@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from sandbox import errors
 from sandbox.actions import Click, Key, Move, TypeText
-from sandbox.base import Observation, Sandbox
+from sandbox.base import Observation, Sandbox, TextBox
+from sandbox.ocr import ocr_available
 from sandbox.profile import AppProfile, WriteFile
 
 
@@ -58,6 +59,8 @@ def _check_observation(obs: Observation, sb: Sandbox, name: str) -> None:
         raise ConformanceError(f"{name}: damage is not a tuple of (x, y, w, h) int tuples: {obs.damage!r}")
     if "total" not in obs.timings:
         raise ConformanceError(f"{name}: timings lack 'total': {dict(obs.timings)}")
+    if not isinstance(obs.text, tuple) or not all(isinstance(b, TextBox) for b in obs.text):
+        raise ConformanceError(f"{name}: text is not a tuple of TextBox: {obs.text!r}")
 
 
 def check_sandbox(sb: Sandbox, profile: AppProfile | str, *, close: bool = True) -> ConformanceReport:
@@ -134,6 +137,15 @@ def check_sandbox(sb: Sandbox, profile: AppProfile | str, *, close: bool = True)
     if tree is None:
         raise ConformanceError("observe(a11y=True): a11y is None")
     report.passed.append("observe(a11y=True) returns a tree")
+
+    if sb.observe().text != ():
+        raise ConformanceError("observe(): text boxes without ocr=True")
+    if ocr_available():
+        read = sb.observe(ocr=True)
+        _check_observation(read, sb, "observe(ocr=True)")
+        if "ocr" not in read.timings:
+            raise ConformanceError(f"observe(ocr=True): timings lack 'ocr': {dict(read.timings)}")
+        report.passed.append("observe(ocr=True) returns text boxes")
 
     sb.ping()
     report.passed.append("ping succeeds on a healthy sandbox")

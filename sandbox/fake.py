@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image, ImageDraw
 
 from sandbox import errors
 from sandbox.actions import Click, Drag, Key, Move, SandboxAction, Scroll, TypeText, Wait, validate
 from sandbox.base import A11yNode, ExecResult, Observation, Sandbox
+from sandbox.ocr import ScreenText, with_text
 from sandbox.profile import AppProfile, SetupStep, run_setup
 
 Region = tuple[int, int, int, int]
@@ -98,6 +99,7 @@ class FakeSandbox(Sandbox):
         self._closed = False
         self.actions: list[SandboxAction] = []
         """Every action executed since the last reset, in order."""
+        self._text = ScreenText()  # OCR of the scripted screens, for observe(ocr=True)
 
     @property
     def current_screen(self) -> str | None:
@@ -197,10 +199,16 @@ class FakeSandbox(Sandbox):
             timings={"total": 0.0},
         )
 
-    def observe(self, *, a11y: bool = False) -> Observation:
-        """Return the current scripted screen."""
+    def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
+        """Return the current scripted screen (with the text OCR reads on its image, if asked)."""
         self._check()
-        return self._observe(a11y)
+        obs = self._observe(a11y)
+        if ocr:
+            timings = dict(obs.timings)
+            obs = with_text(self._text, obs, timings)
+            timings["total"] = timings["ocr"]
+            obs = replace(obs, timings=timings)
+        return obs
 
     def exec(
         self,

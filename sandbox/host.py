@@ -29,6 +29,7 @@ from sandbox.actions import SandboxAction, to_json, validate
 from sandbox.base import ExecResult, Observation, Sandbox
 from sandbox.channel import GuestChannel
 from sandbox.guest_files import GUEST_SOURCE
+from sandbox.ocr import ScreenText, with_text
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, SetupStep, find_profile
 from sandbox.xvfb import DEFAULT_GUEST_PREFIX
@@ -51,6 +52,7 @@ class HostScreen(Sandbox):
         self._profile: AppProfile | None = None
         self._closed = False
         self._last_image: Image.Image | None = None
+        self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
         prefix = os.environ.get("CUA_GUEST_PREFIX", DEFAULT_GUEST_PREFIX)
         python = f"{prefix}/bin/python" if os.access(f"{prefix}/bin/python", os.X_OK) else sys.executable
         self._dir = Path(tempfile.mkdtemp(prefix="cua-host-"))
@@ -150,12 +152,14 @@ class HostScreen(Sandbox):
         timings["total"] = (time.monotonic() - t0) * 1000
         return obs
 
-    def observe(self, *, a11y: bool = False) -> Observation:
-        """Return the real screen (and its accessibility tree if asked and available)."""
+    def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
+        """Return the real screen (its accessibility tree if asked and available, OCR text if asked)."""
         t0 = time.monotonic()
         meta, blob = self._request("observe", {"a11y": a11y, "reuse": self._last_image is not None})
         timings: dict[str, float] = {}
         obs = self._observation(meta, blob, timings)
+        if ocr:
+            obs = with_text(self._text, obs, timings)
         timings["total"] = (time.monotonic() - t0) * 1000
         return obs
 

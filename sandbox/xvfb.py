@@ -44,6 +44,7 @@ from sandbox.guest_files import (
     prepare_guest_folder,
     write_chromium_policies,
 )
+from sandbox.ocr import ScreenText, with_text
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, SetupStep, as_setup, find_profile, run_setup
 
@@ -137,6 +138,7 @@ class XvfbSandbox(Sandbox):
         self._network: str | None = None
         self._profile: AppProfile | None = None
         self._last_image: Image.Image | None = None
+        self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
         #: How the guest settled the last step: 'damage' (X DAMAGE events) or 'poll' (frames).
         self.settle_mode: str | None = None
         self._closed = False
@@ -592,8 +594,8 @@ class XvfbSandbox(Sandbox):
         timings["total"] = (time.monotonic() - t0) * 1000
         return obs
 
-    def observe(self, *, a11y: bool = False) -> Observation:
-        """Return the current screen (and the accessibility tree if asked)."""
+    def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
+        """Return the current screen (and the accessibility tree, the OCR text boxes if asked)."""
         t0 = time.monotonic()
         meta, blob = self._request(
             "observe",
@@ -602,6 +604,8 @@ class XvfbSandbox(Sandbox):
         )
         timings = {"capture": float(meta.get("capture_ms", 0.0))}
         obs = self._to_observation(meta, blob, timings)
+        if ocr:
+            obs = with_text(self._text, obs, timings)
         timings["total"] = (time.monotonic() - t0) * 1000
         return obs
 

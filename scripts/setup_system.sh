@@ -18,6 +18,20 @@ PACKAGES=(
   fonts-dejavu-core fonts-wqy-zenhei
   # the guest runtime: Debian's Python with PyGObject (AT-SPI) and tkinter (pyautogui's mouseinfo)
   python3 python3-venv python3-gi python3-tk
+  # OCR (sandbox/ocr.py, the `ocr` extra): the opencv-python wheel links libGL and GLib
+  libgl1 libglib2.0-0
+)
+# Task synthesis (cua/synth): Debian's word list (/usr/share/dict/american-english) for typed
+# text and file names, and Geany, the application no built-in task was written for
+# (sandbox/profiles/geany.toml). Installed like the rest: only when missing.
+PACKAGES+=(wamerican geany)
+
+# The desktop app (ui/, `cua app`; issue 15): the X libraries Qt's xcb platform plugin (PySide6,
+# the `app` extra) loads at start. Installed like the rest: only when missing.
+PACKAGES+=(
+  libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
+  libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libegl1
+  libfontconfig1 libdbus-1-3
 )
 
 missing=()

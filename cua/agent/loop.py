@@ -29,7 +29,7 @@ from cua.agent.control import AgentControl, QuestionKind
 from cua.agent.safety import GuardVerdict, SafetyGuard
 from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError, UsageError
 from cua.formats import OutputFormat, ParseError, get_format
-from cua.locators import locate_point
+from cua.locators import locate_on
 from cua.policy import (
     HistoryItem,
     Policy,
@@ -614,8 +614,7 @@ class Agent:
         if not self.config.record_hits or not isinstance(action, act.Click | act.Drag | act.Scroll):
             return None
         t0 = time.monotonic()
-        tree = self.sandbox.observe(a11y=True).a11y
-        hit = locate_point(tree, action.x, action.y).to_json()
+        hit = locate_on(self.sandbox, action.x, action.y).to_json()  # OCR where there is no node
         timings["locate"] = (time.monotonic() - t0) * 1000
         return hit
 

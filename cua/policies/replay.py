@@ -46,7 +46,7 @@ from typing import Any
 from cua import actions as act
 from cua.actions import Action
 from cua.errors import CuaError
-from cua.locators import Locator, resolve
+from cua.locators import Locator, resolve_on
 from cua.policy import Policy, PolicyInput, PolicyOutput, SettlingPolicy
 from cua.store import Run, Step, TrajectoryStore
 from sandbox.base import Sandbox
@@ -287,7 +287,7 @@ class ReplayPolicy:
     def _locate(self, locator: Locator) -> tuple[int, int]:
         deadline = self._clock() + self._wait_s
         while True:
-            point = resolve(locator, self._sandbox.observe(a11y=True).a11y or ())
+            point = resolve_on(self._sandbox, locator)  # the tree, then OCR text where it has none
             if point is not None:
                 return point
             if self._clock() >= deadline:

@@ -1,0 +1,293 @@
+"""Benchmark OCR (sandbox/ocr.py) on real sandbox screens; prints one JSON object.
+
+Keys (targets from issue 12, on the 2-core machine):
+- ``ocr_full_ms``: a full pass over a 1280x800 xterm screen full of text (median), <= 1200.
+- ``ocr_incremental_ms``: the update after a step, median over the steps of built-in oracles
+  of a few families (xterm, galculator, mousepad, pcmanfm), <= 150.
+- ``ocr_word_recall``: words found of those printed on xterm screens of known text, >= 0.95.
+- ``ocr_incremental_f1``: incremental boxes against a full pass of the same frame, >= 0.98
+  (same text, IoU >= 0.5); ``ocr_incremental_f1_tolerant`` accepts texts 80 % alike (the
+  recogniser's own noise), and ``ocr_full_repeat_f1`` is the full pass against itself on two
+  frames that differ only where a step drew: the ceiling any incremental scheme is held to.
+
+Usage: .venv/bin/python scripts/bench_ocr.py [--families xterm.write-text,galculator.add]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image
+
+from cua.tasks import find_task, run_oracle
+from sandbox import XvfbSandbox
+from sandbox.actions import TypeText
+from sandbox.base import TextBox
+from sandbox.ocr import OcrEngine, ScreenText, box_f1, default_engine
+
+WORDS = [
+    "harbor",
+    "velvet",
+    "quartz",
+    "meadow",
+    "lantern",
+    "cobalt",
+    "saffron",
+    "thistle",
+    "ember",
+    "glacier",
+    "copper",
+    "window",
+    "river",
+    "garden",
+    "silver",
+    "pocket",
+    "marble",
+    "candle",
+    "rocket",
+    "forest",
+    "violet",
+    "planet",
+    "shadow",
+    "bridge",
+    "button",
+    "orange",
+    "yellow",
+    "purple",
+    "ticket",
+    "summer",
+    "winter",
+    "autumn",
+    "spring",
+    "mirror",
+    "pencil",
+    "rabbit",
+    "turtle",
+    "falcon",
+    "beacon",
+    "canyon",
+    "delta",
+    "engine",
+    "figure",
+    "hammer",
+    "island",
+    "jungle",
+    "kettle",
+    "ladder",
+    "magnet",
+    "needle",
+    "oyster",
+    "parrot",
+    "puzzle",
+    "rhythm",
+    "sponge",
+    "tunnel",
+    "umbrella",
+    "valley",
+    "walnut",
+    "zipper",
+    "anchor",
+    "basket",
+    "cactus",
+    "dragon",
+    "feather",
+    "guitar",
+    "helmet",
+    "igloo",
+    "jacket",
+    "kitten",
+    "lemon",
+    "mango",
+    "napkin",
+    "olive",
+    "pepper",
+    "quilt",
+    "radish",
+    "salmon",
+    "tomato",
+    "2024",
+    "17",
+    "305",
+    "4096",
+]
+
+FAMILIES = [
+    "xterm.write-text",
+    "xterm.move-logs",
+    "galculator.add",
+    "mousepad.append-line",
+    "pcmanfm.create-folder",
+]
+
+
+def known_text(seed: int, lines: int = 24, per_line: int = 8) -> list[str]:
+    """Return ``lines`` lines of ``per_line`` words drawn from WORDS."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(per_line)) for _ in range(lines)]
+
+
+def word_recall(expected: list[str], boxes: tuple[TextBox, ...] | list[TextBox]) -> float:
+    """Return the share of the expected words found as whole words (each found word used once)."""
+    found: dict[str, int] = {}
+    for box in boxes:
+        for word in box.text.split():
+            found[word] = found.get(word, 0) + 1
+    hits = 0
+    for line in expected:
+        for word in line.split():
+            if found.get(word, 0) > 0:
+                found[word] -= 1
+                hits += 1
+    total = sum(len(line.split()) for line in expected)
+    return hits / total if total else 1.0
+
+
+def show(sb: XvfbSandbox, lines: list[str]) -> Image.Image:
+    """Print ``lines`` in the sandbox's xterm on a cleared screen; return the screenshot."""
+    sb.write_file("known.txt", ("\n".join(lines) + "\n").encode())
+    sb.step(TypeText("clear; cat known.txt\n"), settle_s=1.0)
+    time.sleep(0.3)
+    return sb.observe().screenshot
+
+
+def bench_full_and_recall(engine: OcrEngine, seeds: list[int]) -> dict[str, Any]:
+    recalls, full_ms = [], []
+    with XvfbSandbox() as sb:
+        sb.reset("xterm")
+        for seed in seeds:
+            lines = known_text(seed)
+            image = show(sb, lines)
+            t0 = time.monotonic()
+            boxes = engine.read(image)
+            full_ms.append((time.monotonic() - t0) * 1000)
+            recalls.append(word_recall(lines, boxes))
+    return {"full_ms": full_ms, "recalls": recalls}
+
+
+def _outside(boxes: list[TextBox], regions: list[tuple[int, int, int, int]]) -> list[TextBox]:
+    """Return the boxes that touch none of ``regions`` (where two frames are pixel-identical)."""
+
+    def touches(b: TextBox, r: tuple[int, int, int, int]) -> bool:
+        x, y, w, h = b.bbox
+        return x < r[0] + r[2] and r[0] < x + w and y < r[1] + r[3] and r[1] < y + h
+
+    return [b for b in boxes if not any(touches(b, r) for r in regions)]
+
+
+class StepReader:
+    """Reads the screen after every oracle step, incrementally, and compares with full passes."""
+
+    def __init__(self, sb: XvfbSandbox, engine: OcrEngine, f1_every: int) -> None:
+        self.sb, self.engine, self.f1_every = sb, engine, f1_every
+        self.inc_ms: list[float] = []
+        self.f1: list[float] = []
+        self.f1_tolerant: list[float] = []
+        self.repeat_f1: list[float] = []
+        self.repeat_f1_tolerant: list[float] = []
+        self.first_full_ms: list[float] = []
+        self.hows: dict[str, int] = {}
+        self.steps = 0
+        self.text = ScreenText(engine)
+        self.last_full: list[TextBox] | None = None
+
+    def start(self) -> None:
+        """A new task: forget the frame before (it was another application)."""
+        self.text = ScreenText(self.engine)
+        self.last_full = None
+
+    def __call__(self, _: object = None) -> None:
+        image = self.sb.observe().screenshot
+        boxes = self.text.read(image)
+        how = self.text.last_read["how"]
+        self.hows[how] = self.hows.get(how, 0) + 1
+        if how == "full":
+            self.first_full_ms.append(self.text.last_read["ms"])
+            self.last_full = list(boxes)
+            return
+        if how != "incremental":
+            return
+        self.inc_ms.append(self.text.last_read["ms"])
+        self.steps += 1
+        if self.steps % self.f1_every:
+            self.last_full = None
+            return
+        full = self.engine.read(image)
+        self.f1.append(box_f1(list(boxes), full))
+        self.f1_tolerant.append(box_f1(list(boxes), full, min_ratio=0.8))
+        if self.last_full is not None:
+            # the full pass against itself, where this frame and the one before are identical
+            regions = self.text.last_read["regions"]
+            same_before, same_now = _outside(self.last_full, regions), _outside(full, regions)
+            self.repeat_f1.append(box_f1(same_before, same_now))
+            self.repeat_f1_tolerant.append(box_f1(same_before, same_now, min_ratio=0.8))
+        self.last_full = full
+
+
+def bench_oracle_steps(engine: OcrEngine, families: list[str], f1_every: int) -> StepReader:
+    """Run each family's first oracle; after every step read the screen incrementally."""
+    with XvfbSandbox() as sb:
+        reader = StepReader(sb, engine, f1_every)
+        for family in families:
+            _, task = find_task(f"{family}/0")
+            reader.start()
+            run_oracle(sb, task, before_step=reader)
+            time.sleep(0.3)
+            reader()
+    return reader
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--seeds", default="1,2,3", help="xterm screens of known text (one per seed)")
+    parser.add_argument("--f1-every", type=int, default=1, help="compare with a full pass every N steps")
+    args = parser.parse_args()
+    engine = default_engine()
+    t0 = time.monotonic()
+    engine.read(Image.new("RGB", (64, 32), "white"))  # load the models
+    load_ms = (time.monotonic() - t0) * 1000
+    full = bench_full_and_recall(engine, [int(s) for s in args.seeds.split(",")])
+    steps = bench_oracle_steps(engine, args.families.split(","), args.f1_every)
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 1) if values else None
+
+    def mean(values: list[float]) -> float | None:
+        return round(statistics.fmean(values), 4) if values else None
+
+    inc = sorted(steps.inc_ms)
+    print(
+        json.dumps(
+            {
+                "ocr_full_ms": median(full["full_ms"]),
+                "ocr_incremental_ms": median(steps.inc_ms),
+                "ocr_word_recall": mean(full["recalls"]),
+                "ocr_incremental_f1": mean(steps.f1),
+                "ocr_incremental_f1_tolerant": mean(steps.f1_tolerant),
+                "ocr_full_repeat_f1": mean(steps.repeat_f1),
+                "ocr_full_repeat_f1_tolerant": mean(steps.repeat_f1_tolerant),
+                "ocr_incremental_p90_ms": round(inc[int(0.9 * (len(inc) - 1))], 1) if inc else None,
+                "ocr_full_ms_app_screens": median(steps.first_full_ms),
+                "ocr_load_ms": round(load_ms, 1),
+                "full_ms_all": [round(v, 1) for v in full["full_ms"]],
+                "recalls": [round(v, 4) for v in full["recalls"]],
+                "incremental_steps": len(steps.inc_ms),
+                "reads_by_kind": steps.hows,
+                "families": args.families.split(","),
+                "screen": [1280, 800],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
