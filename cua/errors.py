@@ -10,6 +10,7 @@ builtin X as well, for callers that caught X before it joined the tree.
 
     CuaError                       cua.errors           base of errors raised by the agent itself
      ├── UsageError                cua.errors           a bad command-line argument or option value
+     │    └── UnknownSeedApp       cua.synth.seeds      no seed-state generator for that app (also ValueError)
      ├── PolicyError               cua.errors           a model backend failed (endpoint, checkpoint)
      ├── TrainingError             cua.errors           training stopped short of its goal
      ├── ActionError               cua.actions          an action field has an invalid value
@@ -30,6 +31,7 @@ builtin X as well, for callers that caught X before it joined the tree.
      │    ├── OracleFailed         cua.tasks.errors     an oracle step could not be carried out
      │    └── NoBaseline           cua.tasks.validators.base  no start record to compare (also LookupError)
      ├── ReplayError               cua.policies.replay  a run cannot be replayed
+     ├── WordListMissing           cua.synth.words      the word list is absent or empty (also RuntimeError)
      └── StoreError                cua.store.errors     the trajectory store or the memory index failed
           ├── StoreFull            cua.store.errors     the disk is (nearly) full: nothing was written
           ├── StoreLocked          cua.store.errors     another process held the lock past the busy timeout

@@ -30,6 +30,9 @@ from cua.critic import overrule as critic_overrule
 from cua.episode import EpisodeEvent, EpisodeOutcome, Phase, episode_steps
 from cua.errors import UsageError
 from cua.eval.suite import Episode, EvalReport, evaluate, select_tasks
+from cua.explore import ExploreDB, Explorer, ExploreSettings, TaskRow, WalkResult
+from cua.explore.report import build as build_report
+from cua.explore.report import success_png
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.session import memory_hooks
@@ -47,6 +50,7 @@ from cua.store import (
     export_dataset,
     export_folder,
     export_html,
+    resolve_data_dir,
 )
 from cua.tasks import TaskSpec, builtin_families, resolve_task
 from sandbox.base import Sandbox
@@ -375,7 +379,6 @@ class Service:
 
     # -- memory -------------------------------------------------------------------------------
     def _index(self) -> AbstractContextManager[ExperienceIndex]:
-        from cua.store import resolve_data_dir
 
         return ExperienceIndex.beside(resolve_data_dir(self.data_dir))
 
@@ -428,6 +431,90 @@ class Service:
                 budget_tokens,
             )
             return MemoryMatch(rows(ranked.positives[:top]), rows(ranked.pitfalls[: config.pitfalls]), text)
+
+    # -- exploring ------------------------------------------------------------------------------
+    def explore(
+        self,
+        settings: ExploreSettings,
+        *,
+        progress: Callable[[WalkResult, dict[str, Any]], None] | None = None,
+        explorer: list[Explorer] | None = None,
+        model: Policy | None = None,
+    ) -> dict[str, Any]:
+        """Run (or resume) an exploration until its budget is spent; return its summary.
+
+        ``explorer``: a list the running ``Explorer`` is appended to, so a front end can call
+        its ``stop()`` from another thread. ``settings.policy`` names the attempting policy
+        (a baseline, or ``model`` with ``model`` built from the model options).
+        """
+        from sandbox import find_profile
+
+        profile = find_profile(settings.app)  # an unknown app fails here, with the profiles listed
+        if not profile.expect_a11y_tree:
+            raise UsageError(
+                f"{settings.app} exposes no accessibility tree, and exploration walks that tree: "
+                "exploring by screen text (OCR) is not built yet; pick an application with one "
+                "(`cua sandbox profiles`)"
+            )
+        factory = self.sandbox_factory
+        if factory is not None:
+            make: Callable[[], Sandbox] = lambda: factory(settings.app)  # noqa: E731
+        else:
+            from sandbox import XvfbSandbox
+
+            screen = find_profile(settings.app).screen
+            make = lambda: XvfbSandbox(screen)  # noqa: E731
+        check_policy_name(settings.policy)
+        running = Explorer(
+            settings, resolve_data_dir(self.data_dir), make, progress, policy_factory(settings.policy, model)
+        )
+        if explorer is not None:
+            explorer.append(running)
+        try:
+            return running.run()
+        finally:
+            running.db.close()
+
+    def explorable_apps(self) -> list[str]:
+        """Return the application profiles exploration can walk (those with an accessibility tree)."""
+        from sandbox import find_profile, list_profiles
+
+        return sorted(name for name in list_profiles() if find_profile(name).expect_a11y_tree)
+
+    def explore_report(self, dest: Path, *, app: str | None = None) -> Path:
+        """Write the HTML exploration report to ``dest``; UsageError when nothing was explored."""
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        if not path.exists():
+            raise UsageError(f"no explorations in {path.parent}: run `cua explore --app APP` first")
+        dest.write_text(build_report(path, app))
+        return dest
+
+    def explore_plot(self, app: str) -> bytes | None:
+        """Return the PNG plot of attempt success per task kind of ``app`` (None: no attempts yet)."""
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        return success_png(path, app) if path.exists() else None
+
+    def explored_tasks(self, app: str | None = None) -> list[TaskRow]:
+        """Return the tasks exploration proved and admitted (for ``app``), oldest first."""
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        if not path.exists():
+            return []
+        db = ExploreDB(path)
+        try:
+            return db.tasks(app)
+        finally:
+            db.close()
+
+    def explorations(self) -> list[dict[str, Any]]:
+        """Return every exploration in the data directory, each with its summary, newest first."""
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        if not path.exists():
+            return []
+        db = ExploreDB(path)
+        try:
+            return [{**e, "summary": db.summary(e["id"])} for e in db.explorations()]
+        finally:
+            db.close()
 
 
 __all__ = [

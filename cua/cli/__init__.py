@@ -10,8 +10,10 @@ import sys
 
 import typer
 
+from cua.cli.app import app_command
 from cua.cli.critic import critic_app
 from cua.cli.eval import eval_command
+from cua.cli.explore import explore_app
 from cua.cli.memory import memory_app
 from cua.cli.replay import replay_command
 from cua.cli.run import run
@@ -32,9 +34,11 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(critic_app, name="critic")
 app.add_typer(memory_app, name="memory")
+app.add_typer(explore_app, name="explore")
 app.command("run")(run)
 app.command("eval")(eval_command)
 app.command("replay")(replay_command)
+app.command("app")(app_command)
 
 
 def main() -> None:

@@ -97,7 +97,8 @@ def show(
     typer.echo("setup:")
     for line in _setup_lines(task) or ["(none)"]:
         typer.echo(f"  - {line}")
-    typer.echo(f"oracle ({task.oracle_actions()} actions):")
+    made = f", generated: {task.generated}" if task.generated else ""
+    typer.echo(f"oracle ({task.oracle_actions()} actions{made}):")
     for step in task.oracle or ():
         typer.echo(f"  - {json.dumps(step.to_json(), ensure_ascii=False)}")
     typer.echo("validator:")
@@ -120,6 +121,10 @@ def show(
         typer.echo(f"side-effect guard: also allows {list(policy.allow)} ({policy.reason})")
     else:
         typer.echo("side-effect guard: on (nothing under HOME that the checks do not judge may change)")
+    if task.provenance:
+        typer.echo("provenance:")
+        for key, value in task.provenance.items():
+            typer.echo(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
 
 
 @tasks_app.command("check")

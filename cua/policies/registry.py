@@ -3,10 +3,12 @@
 - ``oracle``: the task's own oracle (:class:`~cua.policies.oracle.OraclePolicy`);
 - ``noop``: declares done at once (:class:`~cua.policies.baselines.NoopPolicy`);
 - ``random``: seeded random input (:class:`~cua.policies.baselines.RandomPolicy`);
+- ``match``: the instruction's quoted values matched to the screen's names
+  (:class:`~cua.policies.match.MatchPolicy`), the floor of exploration attempts;
 - ``model``: a model built by :func:`cua.models.registry.make_policy` from the model options,
   one instance shared by the parallel episodes (:class:`SharedPolicy`).
 
-The first three are the *baselines*: they need no model and bound what an evaluation means.
+The first four are the *baselines*: they need no model and bound what an evaluation means.
 :func:`policy_factory` returns the ``(task, sandbox, episode seed) -> policy`` callable that
 :func:`cua.eval.suite.evaluate` takes.
 """
@@ -19,13 +21,14 @@ from typing import Any
 
 from cua.errors import UsageError
 from cua.policies.baselines import NoopPolicy, RandomPolicy
+from cua.policies.match import MatchPolicy
 from cua.policies.oracle import OraclePolicy
 from cua.policy import Policy, PolicyInput, PolicyOutput
 from cua.tasks import TaskSpec
 from sandbox.base import Sandbox
 
 #: The policies that need no model, in the order reports list them.
-BASELINES = ("oracle", "noop", "random")
+BASELINES = ("oracle", "noop", "random", "match")
 #: The name of "the model the model options describe".
 MODEL = "model"
 #: Every name ``--policy`` accepts.
@@ -53,6 +56,8 @@ def make_baseline(name: str, task: TaskSpec, sandbox: Sandbox, seed: int) -> Pol
         return OraclePolicy(task, sandbox)
     if name == "noop":
         return NoopPolicy()
+    if name == "match":
+        return MatchPolicy(sandbox)
     return RandomPolicy(seed)
 
 

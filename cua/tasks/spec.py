@@ -31,6 +31,9 @@ parameters is simply one task. Example::
       - {name: unsaved, before: save}              # validate just before step 'save': must fail
       - {name: wrong-word, params: {word: grapes}} # the oracle with another word: must fail
 
+A machine-made task (``cua explore``) also says ``generated: walk`` (its oracle is a recorded
+exploration walk) and carries ``provenance`` (a mapping: where it came from).
+
 Setup steps: ``write`` (a file into HOME: ``text`` or ``base64``), ``run`` (a command; a string
 runs through ``sh -c``), ``launch`` (the application's arguments) or ``open`` (one file or URL
 to open with it), and ``wait_window`` (a regex the focused window's title must match). Steps
@@ -96,7 +99,11 @@ _FAMILY_KEYS = {
     "description",
     "side_effects",
     "alternates",
+    "generated",
+    "provenance",
 }
+#: How a machine-made task's oracle was made (``generated``): a recorded exploration walk.
+GENERATED_KINDS = ("walk",)
 _SUITE_KEYS = {"families", "app", "tags", "description"}
 #: Attempts at drawing parameters that differ from every earlier instance of the family.
 _DISTINCT_TRIES = 30
@@ -191,6 +198,11 @@ class TaskSpec:
     side_effects: SideEffectPolicy = field(default_factory=SideEffectPolicy)
     alternates: tuple[Alternate, ...] = ()
     """Other routes to the right outcome; each must pass the validator (``prove`` runs them)."""
+    generated: str | None = None
+    """How a synthesized task's oracle was made (``walk``: an exploration recorded it); None
+    for a task a person wrote."""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    """Where a synthesized task came from (explorer run, walk, moves, change), for reports."""
 
     @property
     def held_out(self) -> bool:
@@ -243,6 +255,8 @@ class TaskFamily:
     side_effects: SideEffectPolicy = field(default_factory=SideEffectPolicy)
     source: Path | None = None
     where: Where = field(default_factory=lambda: Where("<inline>"))
+    generated: str | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
     _drawn: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -343,6 +357,8 @@ class TaskFamily:
             paraphrases=tuple(" ".join(p.split()) for p in paraphrases),
             side_effects=self.side_effects,
             alternates=alternates,
+            generated=self.generated,
+            provenance=self.provenance,
         )
 
 
@@ -577,6 +593,15 @@ def parse_family(
     if not isinstance(description, str):
         raise where.at("description").error("a string", description)
     side_effects = parse_side_effects(data.get("side_effects"), where.at("side_effects"))
+    generated = data.get("generated")
+    if generated is not None and generated not in GENERATED_KINDS:
+        wanted = f"one of {list(GENERATED_KINDS)}: how the oracle was made"
+        raise where.at("generated").error(wanted, generated)
+    if generated is not None and data.get("oracle") is None:
+        raise where.at("oracle").error("the generated oracle (a task marked generated has one)", None)
+    provenance = data.get("provenance", {})
+    if not isinstance(provenance, dict):
+        raise where.at("provenance").error("a mapping (where the task came from)", provenance)
     body = {
         k: data[k]
         for k in ("instruction", "paraphrases", "setup", "validator", "oracle", "alternates")
@@ -598,6 +623,8 @@ def parse_family(
         side_effects=side_effects,
         source=source,
         where=where,
+        generated=generated,
+        provenance=provenance,
     )
     seen: set[str] = set()
     for i in range(instances):

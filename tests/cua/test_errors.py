@@ -81,6 +81,7 @@ def test_the_drawn_names_are_pinned() -> None:
     assert list(TREE) == [
         "CuaError",
         "UsageError",
+        "UnknownSeedApp",
         "PolicyError",
         "TrainingError",
         "ActionError",
@@ -101,6 +102,7 @@ def test_the_drawn_names_are_pinned() -> None:
         "OracleFailed",
         "NoBaseline",
         "ReplayError",
+        "WordListMissing",
         "StoreError",
         "StoreFull",
         "StoreLocked",

@@ -189,9 +189,9 @@ def test_memory_has_one_vocabulary() -> None:
 def test_policy_names_are_kept_once() -> None:
     from cua.eval.judge import RECORD_POLICIES
 
-    assert BASELINES == ("oracle", "noop", "random") and MODEL == "model"
-    assert POLICY_NAMES == ("oracle", "noop", "random", "model")
-    assert RECORD_POLICIES == BASELINES
+    assert BASELINES == ("oracle", "noop", "random", "match") and MODEL == "model"
+    assert POLICY_NAMES == ("oracle", "noop", "random", "match", "model")
+    assert set(RECORD_POLICIES) <= set(BASELINES)
 
 
 def test_baselines_are_built_by_name_and_unknown_names_are_usage_errors() -> None:
@@ -207,7 +207,7 @@ def test_baselines_are_built_by_name_and_unknown_names_are_usage_errors() -> Non
     for bad in ("gpt", "model"):
         with pytest.raises(UsageError, match="choose one of oracle, noop, random"):
             make_baseline(bad, task, sandbox, 0)
-    with pytest.raises(UsageError, match="choose one of oracle, noop, random, model"):
+    with pytest.raises(UsageError, match="choose one of oracle, noop, random, match, model"):
         check_policy_name("Oracle")
     with pytest.raises(UsageError, match="needs a model"):
         policy_factory("model")
