@@ -23,28 +23,12 @@ from typing import Any
 
 from cua import actions as act
 from cua.policy import PolicyInput, PolicyOutput
+from cua.synth.walk import ACTIONABLE
 from cua.tasks.targets import a11y_tree
 from sandbox.base import A11yNode, Sandbox
 
-#: Roles clicked to choose a value (the walk's actionable roles, less containers).
-CLICKABLE = frozenset(
-    {
-        "push button",
-        "toggle button",
-        "check box",
-        "radio button",
-        "menu item",
-        "check menu item",
-        "radio menu item",
-        "page tab",
-        "link",
-        "list item",
-        "table cell",
-        "tree item",
-        "icon",
-        "menu",
-    }
-)
+#: Roles clicked to choose a value: the walk's actionable roles, less the combo box (a container).
+CLICKABLE = ACTIONABLE - {"combo box"}
 EDITABLE = frozenset({"text", "entry", "spin button"})
 _QUOTED = re.compile(r"'([^']+)'")
 

@@ -10,6 +10,9 @@ is its rejection reason, and every rejection is counted by reason):
   the start state (one reset each; every pending candidate is judged after the same action);
 - proven: its demonstration (the walk's chain of moves) replayed from a fresh reset passes, and
   the validator fails before every move of the chain but the first (every proper prefix);
+- shortened: every move the outcome does not need goes (replayed from a fresh reset without it,
+  the validator still passes), so each move of a kept demonstration matters, and the shorter
+  chain is proven again as above;
 - every near miss that ``cua.tasks.nearmiss.generate`` derives from its start → end diff fails.
 """
 
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from cua.synth.derive import Candidate
+from cua.synth.derive import Candidate, with_chain
 from cua.synth.walk import Novelty, choose_move
 from cua.tasks.errors import OracleFailed, TaskError, TaskSpecError, Where
 from cua.tasks.nearmiss import STABLE_S, generate
@@ -31,7 +34,7 @@ from cua.tasks.oracle import OracleRunner, OracleStep, parse_steps
 from cua.tasks.runner import record_baseline, start, validate
 from cua.tasks.spec import TaskSpec, parse_document
 from cua.tasks.targets import a11y_tree
-from cua.tasks.validators import Baseline
+from cua.tasks.validators import Baseline, Move, ValidatorVerdict
 from sandbox.base import Sandbox
 from sandbox.errors import SandboxError
 
@@ -126,6 +129,8 @@ def admit(
     for d in [d for d in pending if not d.reason]:
         t0 = time.monotonic()
         _prove(sandbox, d, settle_s)
+        if not d.reason and _shorten(sandbox, d, settle_s):
+            _prove(sandbox, d, settle_s)
         if not d.reason:
             _near_misses(sandbox, d, gui_near_misses, settle_s)
         d.admitted = not d.reason
@@ -193,13 +198,7 @@ def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
     except (OracleFailed, TaskError, SandboxError) as exc:
         d.reason = f"not proven: the demonstration does not replay from a fresh start ({exc})"
         return
-    verdict = validate(sandbox, task, trajectory=run.moves)
-    deadline = time.monotonic() + STABLE_S
-    while not verdict.passed and time.monotonic() < deadline:
-        # The walk judged each state after reading it back; a replay is judged at once, so a
-        # window still opening gets the time an outcome may take to stop changing.
-        time.sleep(0.2)
-        verdict = validate(sandbox, task, trajectory=run.moves)
+    verdict = _settled_verdict(sandbox, task, run.moves)
     if not verdict.passed:
         d.reason = "not proven: the replayed demonstration fails its validator: " + "; ".join(
             r.strip() for r in verdict.reasons if r.strip().startswith("FAIL")
@@ -210,6 +209,53 @@ def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
         d.reason = (
             f"prefix passes: the validator passes after only {prefix_passes[0]} of {len(boundaries)} moves"
         )
+
+
+def _shorten(sandbox: Sandbox, d: Admission, settle_s: float) -> bool:
+    """Drop the moves the outcome does not need; return whether any went.
+
+    Tried last to first, each from a fresh start; the last move, which made the change, stays.
+    ``d`` then holds the shorter candidate and task.
+    """
+    moves = list(d.candidate.moves)
+    for i in range(len(moves) - 2, -1, -1):
+        trial = with_chain(d.candidate, moves[:i] + moves[i + 1 :])
+        try:
+            task = parse_document(trial.document)[0].instance(0)
+        except (TaskSpecError, TaskError):
+            continue
+        if _replay_passes(sandbox, task, settle_s):
+            moves = trial.moves
+    if len(moves) == len(d.candidate.moves):
+        return False
+    d.candidate = with_chain(d.candidate, moves)
+    d.task = parse_document(d.candidate.document)[0].instance(0)
+    return True
+
+
+def _replay_passes(sandbox: Sandbox, task: TaskSpec, settle_s: float) -> bool:
+    """Return whether ``task``'s demonstration, replayed from a fresh start, passes its validator."""
+    assert task.oracle is not None
+    try:
+        start(sandbox, task)
+        run = OracleRunner(sandbox, settle_s=settle_s).run(task.oracle)
+    except (OracleFailed, TaskError, SandboxError):
+        return False
+    return _settled_verdict(sandbox, task, run.moves).passed
+
+
+def _settled_verdict(sandbox: Sandbox, task: TaskSpec, moves: Sequence[Move]) -> ValidatorVerdict:
+    """Validate now, and again for up to ``STABLE_S`` while it fails.
+
+    The walk judged each state after reading it back; a replay is judged at once, so a window
+    still opening gets the time an outcome may take to stop changing.
+    """
+    verdict = validate(sandbox, task, trajectory=moves)
+    deadline = time.monotonic() + STABLE_S
+    while not verdict.passed and time.monotonic() < deadline:
+        time.sleep(0.2)
+        verdict = validate(sandbox, task, trajectory=moves)
+    return verdict
 
 
 def _move_starts(cand: Candidate) -> list[int]:

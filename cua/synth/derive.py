@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -78,12 +78,16 @@ class Candidate:
 
 
 def app_name(app: str) -> str:
-    """Return the everyday name of ``app`` (its profile's description up to the first comma)."""
+    """Return the everyday name of ``app``, cut from its profile's description.
+
+    The description is cut at the first comma, parenthesis, " with " or " running ": "LibreOffice
+    Calc with the gtk3 plugin (accessible)" is "LibreOffice Calc".
+    """
     try:
         described = find_profile(app).description
     except Exception:
         return app
-    name = re.split(r",| \(", described or "")[0].strip()
+    name = re.split(r",| \(| with | running ", described or "")[0].strip()
     return name or app
 
 
@@ -198,27 +202,48 @@ def _candidate(
     values["app"] = name
     phrasings = grammar()["files" if kind.startswith("files/") else kind]
     texts_out = [_fill(p, values) for p in phrasings]
-    steps = [step for m in chain for step in m.steps]
-    actions = sum(1 for s in steps if set(s) & {"click", "type", "key", "drag", "scroll"})
-    digest = hashlib.sha256(json.dumps([app, validator, steps], sort_keys=True).encode()).hexdigest()[:10]
-    slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-")
-    cand.provenance.update({"change": change.describe(), "moves": [m.label for m in chain]})
+    cand.provenance.update({"change": change.describe()})
     cand.document = {
-        "id": f"synth.{app}.{slug}-{digest}",
+        "id": "",  # with_chain names it after its demonstration
         "app": app,
         "split": "train",
-        "difficulty": difficulty_for(actions),
+        "difficulty": 0,
         "tags": ["synthesized", kind],
         "description": f"Synthesized from an exploration walk: {change.describe()}",
         "instruction": escape(texts_out[0]),
         "paraphrases": escape(texts_out[1:]),
         "setup": setup_json(setup),
         "generated": "walk",
-        "oracle": escape(steps),
+        "oracle": [],
         "validator": escape(validator),
-        "provenance": json.loads(json.dumps(cand.provenance, default=str)),
     }
-    return cand
+    return with_chain(cand, chain)
+
+
+def with_chain(cand: Candidate, chain: Sequence[Move]) -> Candidate:
+    """Return ``cand`` demonstrated by ``chain`` instead: a shorter chain reaching the same outcome.
+
+    The instruction and validator describe the outcome and stay; the oracle, the difficulty, the
+    id and the provenance follow the new chain.
+    """
+    steps = [step for m in chain for step in m.steps]
+    actions = sum(1 for s in steps if set(s) & {"click", "type", "key", "drag", "scroll"})
+    validator = cand.document["validator"]
+    digest = hashlib.sha256(json.dumps([cand.app, validator, steps], sort_keys=True).encode()).hexdigest()[
+        :10
+    ]
+    slug = re.sub(r"[^a-z0-9]+", "-", cand.kind.lower()).strip("-")
+    provenance = {**cand.provenance, "moves": [m.label for m in chain]}
+    if len(chain) < len(cand.moves):
+        provenance["walk_moves"] = len(cand.moves)  # the walk's chain, before admission shortened it
+    document = {
+        **cand.document,
+        "id": f"synth.{cand.app}.{slug}-{digest}",
+        "difficulty": difficulty_for(actions),
+        "oracle": escape(steps),
+        "provenance": json.loads(json.dumps(provenance, default=str)),
+    }
+    return replace(cand, moves=list(chain), document=document, provenance=provenance)
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:

@@ -101,6 +101,8 @@ def test_admission_proves_some_and_rejects_the_rest_with_reasons(
     assert decided["12"].admitted, decided["12"].reason
     assert decided["15"].admitted, decided["15"].reason
     assert decided["15"].near_misses >= 1
+    # Every move is needed ('+' shows nothing but holds the operator): none is dropped.
+    assert [m.label for m in decided["15"].candidate.moves] == [m.label for m in cands[-1].moves]
     assert report.rejected_by_reason() == {"trivial": 2}
     # The same candidates again: duplicates of what was admitted.
     again = admit(
@@ -183,3 +185,21 @@ def test_a_saved_one_line_edit_becomes_a_file_task_naming_the_edit() -> None:
         report = admit(sb, cands, random.Random(5), random_actions=3, gui_near_misses=False)
         assert report.decisions[0].admitted, report.decisions[0].reason
         assert report.decisions[0].near_misses >= 3  # unsaved, other lines changed, damage beside it
+
+
+def test_a_move_the_outcome_does_not_need_is_dropped_from_the_demonstration() -> None:
+    """'=' on a fresh 0 (nothing changes), then '1', '2': '12' is taught by two clicks."""
+    with XvfbSandbox() as sb:
+        w = scripted_walk(sb, "galculator", clicks("=", "1", "2"))
+        cands = derive(w, "galculator", seed_of("galculator").setup, {})
+        twelve = next(c for c in cands if c.change.after == "12")
+        assert [m.label for m in twelve.moves] == ["click '='", "click '1'", "click '2'"]
+        report = admit(sb, [twelve], random.Random(5), random_actions=0, gui_near_misses=False)
+        (decided,) = report.decisions
+        assert decided.admitted, decided.reason
+        assert [m.label for m in decided.candidate.moves] == ["click '1'", "click '2'"]
+        assert decided.task is not None and decided.task.oracle is not None
+        assert [s["click"]["name"] for s in decided.candidate.document["oracle"]] == ["1", "2"]
+        assert decided.candidate.document["provenance"]["walk_moves"] == 3
+        assert decided.candidate.document["id"] != twelve.document["id"]
+        assert decided.candidate.validator_key == twelve.validator_key  # the same outcome
