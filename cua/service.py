@@ -397,6 +397,49 @@ class Service:
             where = {"items": index.count(), "index": str(index.path), "encoder": index.encoder_name}
             return {**report.to_json(), **where}
 
+    def memory_admit_run(self, run_id: str, *, include_oracle: bool = False, encoder: str = "static") -> str:
+        """Admit one recorded run into memory (a person's request); return what happened, in words.
+
+        Only a verified success or a failure qualifies, as in ``memory_build``; an earlier
+        ``memory_forget_run`` of the run is lifted.
+        """
+        from cua.memory.admission import admit_run
+        from cua.memory.embed import make_encoder
+
+        with self.store() as store, self._index() as index:
+            return admit_run(store, index, make_encoder(encoder), run_id, include_oracle=include_oracle)
+
+    def memory_forget_run(self, run_id: str, reason: str) -> str:
+        """Take one run out of memory, for good (``memory_build`` skips it); return what happened."""
+        if not reason.strip():
+            raise UsageError("say why the run is taken out of memory: a reason is required")
+        with self.store() as store:
+            store.get_run(run_id)  # an unknown run id fails here, named
+        with self._index() as index:
+            item = index.item_of_run(run_id)
+            index.exclude_run(run_id, reason)
+            left = item is not None and bool(index.items([item]))
+        if item is None:
+            return "taken out of memory: it was not in memory, and builds will now skip it"
+        if left:
+            return f"taken out of memory: item {item} stays, supported by other runs"
+        return f"taken out of memory: item {item} deleted (this run alone supported it)"
+
+    def memory_state(self, run_id: str) -> str:
+        """Return where a run stands with memory, in words (for a review screen)."""
+        if not ExperienceIndex.path_beside(resolve_data_dir(self.data_dir)).exists():
+            return "not in memory (no memory built yet)"
+        with self._index() as index:
+            excluded = index.excluded_runs().get(run_id)
+            if excluded is not None:
+                return f"taken out of memory ({excluded})"
+            item = index.item_of_run(run_id)
+            if item is None:
+                return "not in memory"
+            found = index.items([item])
+            kind = found[0].kind if found else "?"
+            return f"in memory: {kind} item {item}"
+
     def memory_items(self, *, kind: str | None = None, limit: int = 50) -> list[Item]:
         """Return memory items, best utility first (``kind``: success or pitfall)."""
         if kind not in (None, "success", "pitfall"):

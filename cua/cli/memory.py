@@ -19,6 +19,7 @@ from cua.errors import UsageError
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.session import MemoryFactory, memory_hooks, open_memory
+from cua.service import Service
 from cua.store import TrajectoryStore, resolve_data_dir
 
 memory_app = typer.Typer(
@@ -104,14 +105,30 @@ def show(item_id: int, data_dir: DataDir = None) -> None:
 def forget(
     item_ids: Annotated[list[int] | None, typer.Argument(help="Item ids to delete.")] = None,
     family: Annotated[str | None, typer.Option(help="Delete every item of this family.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Take this recorded run out of memory.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (required with --run; kept with the run).")] = "",
     data_dir: DataDir = None,
 ) -> None:
-    """Delete items by id, or every item of a family."""
-    if not item_ids and family is None:
-        raise UsageError("name item ids or --family")
-    with _open(data_dir) as index:
-        n = index.forget(item_ids or []) + (index.forget_family(family) if family else 0)
-        typer.echo(f"forgot {n} item(s)")
+    """Delete items by id or family, or take one run out; later builds do not bring them back."""
+    if not item_ids and family is None and run is None:
+        raise UsageError("name item ids, --family FAMILY or --run RUN_ID")
+    if run is not None:
+        typer.echo(Service(data_dir).memory_forget_run(run, reason))
+    if item_ids or family is not None:
+        with _open(data_dir) as index:
+            n = index.forget(item_ids or []) + (index.forget_family(family) if family else 0)
+            typer.echo(f"forgot {n} item(s)")
+
+
+@memory_app.command("admit-run")
+def admit_run(
+    run_id: Annotated[str, typer.Argument(help="The recorded run to admit (`cua runs list`).")],
+    include_oracle: Annotated[bool, typer.Option(help="Admit an oracle run too.")] = False,
+    encoder: Encoder = "static",
+    data_dir: DataDir = None,
+) -> None:
+    """Admit one recorded run (a verified success, or a failure as a pitfall), even one forgotten before."""
+    typer.echo(Service(data_dir).memory_admit_run(run_id, include_oracle=include_oracle, encoder=encoder))
 
 
 @memory_app.command("query")

@@ -207,8 +207,12 @@ def admit(
     report = AdmitReport()
     index.bind_encoder(encoder)
     admitted = index.run_ids()
+    excluded = index.excluded_runs()
     new: list[NewItem] = []
     for run in store.list_runs():
+        if run.id in excluded:
+            report.skipped["taken out of memory by a person"] += 1
+            continue
         verdict = classify(run, include_oracle=cfg.include_oracle)
         if run.id in admitted:
             item = index.items([admitted[run.id]])
@@ -236,3 +240,35 @@ def admit(
     )
     report.settled = settle_outcomes(store, index)
     return report
+
+
+def admit_run(
+    store: TrajectoryStore, index: ExperienceIndex, encoder: TextEncoder, run_id: str, *,
+    include_oracle: bool = False,
+) -> str:  # fmt: skip
+    """Admit one run by a person's request (lifting an earlier exclusion); return what happened.
+
+    The run must qualify as :func:`admit` would take it (a verified success or a failure): a
+    person asking does not make an unverified success evidence. UsageError-free: the returned
+    sentence says why a run was not admitted.
+    """
+    run = store.get_run(run_id)
+    verdict = classify(run, include_oracle=include_oracle)
+    if verdict not in ("success", "pitfall"):
+        return f"not admitted: {verdict}"
+    index.bind_encoder(encoder)
+    lifted = index.include_run(run.id)
+    existing = index.item_of_run(run.id)
+    if existing is not None:
+        item = index.items([existing])
+        if item and item[0].kind == verdict:
+            return f"already in memory as {verdict} item {existing}"
+        index.detach_run(run.id)  # its verdict changed since: re-admit as what it is now
+    kind: Kind = "success" if verdict == "success" else "pitfall"
+    new = build_item(store, run, kind, encoder)
+    if new is None:
+        return "not admitted: no parsed action"
+    added = index.add([new], encoder=encoder.name)
+    item_id = index.item_of_run(run.id)
+    how = "merged into" if added.merged else "admitted as"
+    return f"{how} {kind} item {item_id}" + (" (it had been taken out of memory)" if lifted else "")

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -101,7 +101,18 @@ _SCHEMA_1 = (
 #: The schema as migrations: migration *n* turns a version *n-1* file into version *n*. Never
 #: edit a released one, append. Version 1 keeps ``IF NOT EXISTS``: files from before the index
 #: counted versions already hold its tables.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_1,)
+_SCHEMA_2 = (
+    # Runs a person took out of memory: admission skips them until they are admitted again by
+    # hand, so forgetting survives the next `cua memory build`.
+    """
+    CREATE TABLE excluded_runs (
+        run_id      TEXT PRIMARY KEY,
+        reason      TEXT NOT NULL,
+        excluded_at REAL NOT NULL
+    )
+    """,
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_1, _SCHEMA_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: The encoder of indexes written before the ``meta`` table existed.
@@ -374,19 +385,65 @@ class ExperienceIndex:
         return True
 
     def forget(self, item_ids: Iterable[int]) -> int:
-        """Delete items by id; return how many existed."""
+        """Delete items by id; return how many existed. Their runs are excluded from admission."""
         ids = list(item_ids)
         with self._tx() as conn:
+            for i in ids:
+                self._exclude_item_runs(conn, "item", i, f"forgotten with item {i}")
             n = sum(conn.execute("DELETE FROM items WHERE id = ?", (i,)).rowcount for i in ids)
         self._arrays = None
         return n
 
     def forget_family(self, family: str) -> int:
-        """Delete every item of ``family``; return how many."""
+        """Delete every item of ``family``; return how many. Their runs are excluded from admission."""
         with self._tx() as conn:
+            self._exclude_item_runs(conn, "family", family, f"forgotten with family {family}")
             n = conn.execute("DELETE FROM items WHERE family = ?", (family,)).rowcount
         self._arrays = None
         return n
+
+    _EXCLUDE_BY: ClassVar[dict[str, str]] = {
+        "item": "INSERT OR REPLACE INTO excluded_runs (run_id, reason, excluded_at)"
+        " SELECT run_id, ?, ? FROM item_runs WHERE item_id = ?",
+        "family": "INSERT OR REPLACE INTO excluded_runs (run_id, reason, excluded_at)"
+        " SELECT run_id, ?, ? FROM item_runs WHERE item_id IN (SELECT id FROM items WHERE family = ?)",
+    }
+
+    def _exclude_item_runs(self, conn: sqlite3.Connection, by: str, key: object, reason: str) -> None:
+        """Record the runs of an item (or a family) as excluded, before the item is deleted."""
+        conn.execute(self._EXCLUDE_BY[by], (reason, self._clock(), key))
+
+    def exclude_run(self, run_id: str, reason: str) -> bool:
+        """Take ``run_id`` out of memory until :meth:`include_run`; return whether it supported an item.
+
+        The run is detached from its item (an item it alone supported is deleted) and admission
+        skips it, so the next `cua memory build` does not bring it back.
+        """
+        if not reason.strip():
+            raise MemoryIndexError("say why the run is taken out of memory (a reason is required)")
+        detached = self.detach_run(run_id)
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO excluded_runs (run_id, reason, excluded_at) VALUES (?, ?, ?)",
+                (run_id, reason.strip(), self._clock()),
+            )
+        return detached
+
+    def include_run(self, run_id: str) -> bool:
+        """Let admission take ``run_id`` again; return whether it had been excluded."""
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM excluded_runs WHERE run_id = ?", (run_id,)).rowcount > 0
+
+    def excluded_runs(self) -> dict[str, str]:
+        """Return the runs a person took out of memory, each with the reason given."""
+        with self._reading():
+            return {r[0]: r[1] for r in self._conn.execute("SELECT run_id, reason FROM excluded_runs")}
+
+    def item_of_run(self, run_id: str) -> int | None:
+        """Return the id of the item ``run_id`` supports (None: not in memory)."""
+        with self._reading():
+            row = self._conn.execute("SELECT item_id FROM item_runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     def evict(self, capacity: int, kind: Kind) -> list[int]:
         """Keep at most ``capacity`` items of ``kind``; delete by the eviction rule; return the ids."""

@@ -100,7 +100,8 @@ def test_an_old_memory_index_migrates_and_reads_back(data_dir: Path) -> None:
     path = data_dir / "memory" / "memory.sqlite"
     with ExperienceIndex.beside(data_dir) as index:
         assert index.path == path
-        assert user_version(path) == memory_index.SCHEMA_VERSION == 1
+        assert user_version(path) == memory_index.SCHEMA_VERSION == 2
+        assert index.excluded_runs() == {}  # migration 2 added the table, empty
         assert index.encoder_name == "static-test"
         assert index.count() == 2
         assert (index.count("success"), index.count("pitfall")) == (1, 1)

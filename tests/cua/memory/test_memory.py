@@ -372,3 +372,51 @@ def test_memory_modes_of_the_cli(tmp_path: Path, encoder: TextEncoder) -> None:
         assert factory is not None
         hook = factory("fake", "fake.press-ok/0")
         assert hook.task_id == "fake.press-ok/0" and hook.config.key_screenshots == 1 and hook.store is store
+
+
+def test_a_forgotten_run_stays_out_until_admitted_again(tmp_path: Path, encoder: TextEncoder) -> None:
+    """Forgetting (a run, an item, a family) survives the next build; admitting one run lifts it."""
+    from cua.service import Service
+
+    data = tmp_path / "data"
+    with TrajectoryStore(data) as store:
+        good = record(store, "press OK in the dialog")
+        twin = record(store, "press OK in the dialog", task_id="fake.press-ok/1")
+        judged = record(store, "press OK please", verdict=(VerdictSource.JUDGE, True))
+        other = record(store, "press OK elsewhere", task_id="fake.other/0")
+    service = Service(data)
+    assert service.memory_state(good) == "not in memory (no memory built yet)"
+    assert service.memory_build()["admitted"] == 3
+    assert service.memory_state(good).startswith("in memory: success item")
+    with pytest.raises(UsageError, match="reason"):
+        service.memory_forget_run(good, "  ")
+    said = service.memory_forget_run(good, "it clicked the wrong OK")
+    assert "stays, supported by other runs" in said  # its twin still supports the item
+    assert service.memory_state(good) == "taken out of memory (it clicked the wrong OK)"
+    assert "item" in service.memory_forget_run(
+        twin, "same mistake"
+    ) and "deleted" in service.memory_forget_run(other, "not wanted")
+    rebuilt = service.memory_build()
+    assert rebuilt["admitted"] == 0 and rebuilt["skipped"]["taken out of memory by a person"] == 3
+    with ExperienceIndex.beside(data) as index:
+        assert index.count("success") == 0
+    # An unverified success is not made evidence by asking; a forgotten run comes back by hand.
+    assert service.memory_admit_run(judged) == "not admitted: unverified success (judge)"
+    back = service.memory_admit_run(good)
+    assert back.startswith("admitted as success item") and "had been taken out" in back
+    assert service.memory_admit_run(good).startswith("already in memory as success item")
+    assert service.memory_build()["skipped"]["taken out of memory by a person"] == 2
+    # Forgetting an item by id (the CLI's `forget ID`) keeps its runs out of later builds too.
+    with ExperienceIndex.beside(data) as index:
+        (item_id,) = [it.id for it in index.items(kind="success")]
+        assert index.forget([item_id]) == 1
+        assert good in index.excluded_runs()
+    assert service.memory_build()["admitted"] == 0
+    runner = CliRunner()
+    where = ["--data-dir", str(data)]
+    out = runner.invoke(memory_app, ["admit-run", other, *where])
+    assert out.exit_code == 0 and "admitted as success item" in out.output, out.output
+    out = runner.invoke(memory_app, ["forget", "--run", other, "--reason", "changed my mind", *where])
+    assert out.exit_code == 0 and "taken out of memory" in out.output, out.output
+    out = runner.invoke(memory_app, ["forget", "--run", "nosuchrun", "--reason", "x", *where])
+    assert out.exit_code != 0
