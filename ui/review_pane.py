@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -304,12 +305,22 @@ class ReviewPane(QWidget):
         self.export_kind.addItems(["html", "folder", "dataset"])
         self.export_button = QPushButton("Export…")
         self.replay_button = QPushButton("Replay")
+        self.admit_button = QPushButton("Admit to memory")
+        self.admit_button.setToolTip(
+            "Keep this run as experience the agent is shown later (a verified success, or a "
+            "failure as a pitfall)"
+        )
+        self.forget_button = QPushButton("Forget from memory…")
+        self.forget_button.setToolTip("Take this run out of memory; later builds do not bring it back")
+        self.memory_state = QLabel("")
         for button in (
             self.overrule_button,
             self.delete_button,
             self.export_kind,
             self.export_button,
             self.replay_button,
+            self.admit_button,
+            self.forget_button,
         ):
             actions.addWidget(button)
         actions.addStretch(1)
@@ -317,6 +328,8 @@ class ReviewPane(QWidget):
         self.delete_button.clicked.connect(self._ask_delete)
         self.export_button.clicked.connect(self._ask_export)
         self.replay_button.clicked.connect(self.replay_current)
+        self.admit_button.clicked.connect(self.admit_current)
+        self.forget_button.clicked.connect(self._ask_forget)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setOpenExternalLinks(True)
@@ -326,6 +339,7 @@ class ReviewPane(QWidget):
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addWidget(self.header)
         dl.addWidget(self.meta)
+        dl.addWidget(self.memory_state)
         inner = QSplitter()
         inner.addWidget(self.step_list)
         right = QWidget()
@@ -352,7 +366,14 @@ class ReviewPane(QWidget):
         self._enable(False)
 
     def _enable(self, on: bool) -> None:
-        for b in (self.overrule_button, self.delete_button, self.export_button, self.replay_button):
+        for b in (
+            self.overrule_button,
+            self.delete_button,
+            self.export_button,
+            self.replay_button,
+            self.admit_button,
+            self.forget_button,
+        ):
             b.setEnabled(on)
 
     # -- the list -----------------------------------------------------------------------------
@@ -418,12 +439,25 @@ class ReviewPane(QWidget):
         self.step_list.blockSignals(False)
         self._show_verdicts()
         self._enable(True)
+        self._show_memory_state(run_id)
         if items:
             self.step_list.setCurrentRow(0)
         else:
             self.view.set_image(None, [])
             self.view.set_placeholder("This run has no steps.")
             self.details.clear()
+
+    def _show_memory_state(self, run_id: str) -> None:
+        """Say where the run stands with memory (read off the GUI thread: the index may be large)."""
+        self.memory_state.setText("memory: …")
+        service = self.service
+
+        def shown(state: str) -> None:
+            if self.current is not None and self.current.id == run_id:
+                self.memory_state.setText(f"memory: {state}")
+
+        run_in_background(lambda emit: service.memory_state(run_id), name="memory-state", on_done=shown,
+                          on_error=lambda exc: shown(f"unknown ({exc})"))  # fmt: skip
 
     @staticmethod
     def _action_text(step: Step) -> str:
@@ -571,6 +605,46 @@ class ReviewPane(QWidget):
             path = QFileDialog.getExistingDirectory(self, f"Export as {kind} into")
         if path:
             self.export_current(kind, Path(path))
+
+    def admit_current(self) -> Operation | None:
+        """Admit the open run into experience memory (lifting an earlier forget)."""
+        if self.current is None:
+            return None
+        run_id, service = self.current.id, self.service
+
+        def done(said: str) -> None:
+            self._ok(f"Memory: {said}")
+            self._show_memory_state(run_id)
+
+        return run_in_background(
+            lambda emit: service.memory_admit_run(run_id), name="admit", on_done=done, on_error=self._failed
+        )
+
+    def forget_current(self, reason: str) -> Operation | None:
+        """Take the open run out of experience memory, with the person's reason."""
+        if self.current is None:
+            return None
+        run_id, service = self.current.id, self.service
+
+        def done(said: str) -> None:
+            self._ok(f"Memory: {said}")
+            self._show_memory_state(run_id)
+
+        return run_in_background(
+            lambda emit: service.memory_forget_run(run_id, reason),
+            name="forget",
+            on_done=done,
+            on_error=self._failed,
+        )
+
+    def _ask_forget(self) -> None:
+        if self.current is None:
+            return
+        reason, ok = QInputDialog.getText(
+            self, "Forget from memory", "Why should the agent no longer be shown this run?"
+        )
+        if ok and reason.strip():
+            self.forget_current(reason.strip())
 
     def replay_current(self) -> Operation | None:
         """Replay the open (verified) run in a new sandbox, recorded as a replay run."""

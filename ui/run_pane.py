@@ -9,6 +9,7 @@ are answered with a dialog.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -41,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from cua import actions as act
 from cua.agent import AgentControl, Question, StepEvent
+from cua.agent.safety import SafetyGuard
 from cua.episode import EpisodeOutcome, Phase
 from cua.errors import CuaError
 from cua.formats import FORMATS
@@ -129,6 +132,8 @@ class RunPane(QWidget):
         self.last_error: BaseException | None = None
         self.auto_answer: str | None = None
         """When set, questions are answered with it instead of a dialog (scripted use)."""
+        self.confirm_real_screen: bool | None = None
+        """Pre-set answer to "act on the real screen for this run?" (None: ask with a dialog)."""
         self.questionAsked.connect(self._on_question, Qt.ConnectionType.QueuedConnection)
         self._build()
         self._load_settings()
@@ -152,6 +157,12 @@ class RunPane(QWidget):
         form.addRow("Task", self.task)
         self.max_steps = QSpinBox(minimum=1, maximum=200, value=15)
         form.addRow("Step budget", self.max_steps)
+        self.real_screen = QCheckBox("Act on this computer's own screen (no sandbox, no undo)")
+        self.real_screen.setToolTip(
+            "The agent moves your mouse and types on this display; asked again before every run, "
+            "and the safety guard asks before anything destructive."
+        )
+        form.addRow("Where", self.real_screen)
 
         policy_box = QGroupBox("Policy")
         pform = QFormLayout(policy_box)
@@ -348,11 +359,32 @@ class RunPane(QWidget):
         """Return the run the fields describe (without its policy); UsageError says what is wrong."""
         task = self.task.currentText().strip()
         instruction = self.instruction.text().strip()
+        real = self.real_screen.isChecked()
         if task and task != FREE:
-            return RunRequest(task=task, max_steps=self.max_steps.value())
+            return RunRequest(task=task, max_steps=self.max_steps.value(), real_screen=real)
         return RunRequest(
-            instruction=instruction or None, app=self.app.currentText(), max_steps=self.max_steps.value()
+            instruction=instruction or None,
+            app=self.app.currentText(),
+            max_steps=self.max_steps.value(),
+            real_screen=real,
         )
+
+    def _consent_to_real_screen(self, app: str) -> bool:
+        """Ask the person, for this run only, to let the agent act on their own display."""
+        answer = self.confirm_real_screen
+        if answer is None:
+            display = os.environ.get("DISPLAY", "this display")
+            reply = QMessageBox.warning(
+                self,
+                "Act on your real screen?",
+                f"The agent will start {app} and move the mouse and type on {display}, outside any "
+                "sandbox: what it does cannot be undone. The safety guard asks before destructive "
+                "actions; Stop or Take over end its control at any step.\n\nAllow it for this run?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            answer = reply == QMessageBox.StandardButton.Yes
+        return answer
 
     @property
     def running(self) -> bool:
@@ -375,6 +407,11 @@ class RunPane(QWidget):
             self._say(f"Cannot start: {exc}", error=True)
             return None
         request = replace(request, task=task) if task is not None else request
+        if request.real_screen:
+            if not self._consent_to_real_screen(app):
+                self._say("Not started: acting on the real screen was not confirmed.")
+                return None
+            request = replace(request, guard=SafetyGuard(real_screen=True))
         self.save_settings()
         control = AgentControl(interactive=True)
         control.on_question = self.questionAsked.emit
@@ -395,7 +432,11 @@ class RunPane(QWidget):
             base = service.sandbox_factory
 
             def factory(app_name: str) -> Sandbox:
-                if base is not None:
+                if request.real_screen:
+                    from sandbox.host import HostScreen
+
+                    sb: Sandbox = HostScreen(consent=True)  # the person confirmed it for this run
+                elif base is not None:
                     sb = base(app_name)
                 else:
                     from sandbox import XvfbSandbox, find_profile
