@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -608,20 +609,16 @@ class ReviewPane(QWidget):
 
     def admit_current(self) -> Operation | None:
         """Admit the open run into experience memory (lifting an earlier forget)."""
-        if self.current is None:
-            return None
-        run_id, service = self.current.id, self.service
-
-        def done(said: str) -> None:
-            self._ok(f"Memory: {said}")
-            self._show_memory_state(run_id)
-
-        return run_in_background(
-            lambda emit: service.memory_admit_run(run_id), name="admit", on_done=done, on_error=self._failed
-        )
+        return self._memory_change("admit", lambda service, run_id: service.memory_admit_run(run_id))
 
     def forget_current(self, reason: str) -> Operation | None:
         """Take the open run out of experience memory, with the person's reason."""
+        return self._memory_change(
+            "forget", lambda service, run_id: service.memory_forget_run(run_id, reason)
+        )
+
+    def _memory_change(self, name: str, call: Callable[[Service, str], str]) -> Operation | None:
+        """Run ``call(service, run_id)`` on the open run off the GUI thread; say what it did."""
         if self.current is None:
             return None
         run_id, service = self.current.id, self.service
@@ -631,10 +628,7 @@ class ReviewPane(QWidget):
             self._show_memory_state(run_id)
 
         return run_in_background(
-            lambda emit: service.memory_forget_run(run_id, reason),
-            name="forget",
-            on_done=done,
-            on_error=self._failed,
+            lambda emit: call(service, run_id), name=name, on_done=done, on_error=self._failed
         )
 
     def _ask_forget(self) -> None:
