@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -117,6 +118,19 @@ def describe_action(action: act.Action) -> str:
     return act.describe(action)
 
 
+def _path_field(placeholder: str, browse: Callable[[], None]) -> tuple[QWidget, QLineEdit]:
+    """Return a row of a path field and its Browse… button (which calls ``browse``), and the field."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    field = QLineEdit(placeholderText=placeholder)
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    layout.addWidget(field)
+    layout.addWidget(button)
+    return row, field
+
+
 class RunPane(QWidget):
     """Start a run and follow it live; pause, resume, stop, take over, hand back, answer questions."""
 
@@ -188,24 +202,8 @@ class RunPane(QWidget):
         ef.addRow("Model name", self.model_name)
         ef.addRow("API key variable", self.api_key_env)
         ef.addRow(self.check_button, self.check_result)
-        # checkpoint
-        cp = QWidget()
-        cl = QHBoxLayout(cp)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self.checkpoint = QLineEdit(placeholderText="a folder with config.json")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_checkpoint)
-        cl.addWidget(self.checkpoint)
-        cl.addWidget(browse)
-        # script
-        sp = QWidget()
-        sl = QHBoxLayout(sp)
-        sl.setContentsMargins(0, 0, 0, 0)
-        self.script = QLineEdit(placeholderText="a JSON list of model replies or action objects")
-        sbrowse = QPushButton("Browse…")
-        sbrowse.clicked.connect(self._browse_script)
-        sl.addWidget(self.script)
-        sl.addWidget(sbrowse)
+        cp, self.checkpoint = _path_field("a folder with config.json", self._browse_checkpoint)
+        sp, self.script = _path_field("a JSON list of model replies or action objects", self._browse_script)
         # baselines
         base = QWidget()
         bl = QFormLayout(base)
