@@ -31,8 +31,9 @@ builtin X as well, for callers that caught X before it joined the tree.
      │    ├── OracleFailed         cua.tasks.errors     an oracle step could not be carried out
      │    └── NoBaseline           cua.tasks.validators.base  no start record to compare (also LookupError)
      ├── ReplayError               cua.policies.replay  a run cannot be replayed
+     ├── DatasetError              cua.learn.dataset    training rows cannot be read (missing, malformed)
      ├── WordListMissing           cua.synth.words      the word list is absent or empty (also RuntimeError)
-     └── StoreError                cua.store.errors     the trajectory store or the memory index failed
+     └── StoreError                cua.store.errors     the store, memory index or model registry failed
           ├── StoreFull            cua.store.errors     the disk is (nearly) full: nothing was written
           ├── StoreLocked          cua.store.errors     another process held the lock past the busy timeout
           ├── StoreCorrupt         cua.store.errors     the file is damaged or is not a cua database
@@ -41,6 +42,7 @@ builtin X as well, for callers that caught X before it joined the tree.
           ├── RunStateError        cua.store.errors     the run's status forbids the operation
           ├── ScreenshotMissing    cua.store.errors     a screenshot a row names is gone (also LookupError)
           ├── ExportError          cua.store.errors     an export cannot be written where asked
+          ├── RegistryError        cua.learn.registry   the model registry failed otherwise (e.g. no WAL)
           └── MemoryIndexError     cua.memory.errors    the experience index was misused (bad id, encoder)
 
     SandboxError                   sandbox.errors       re-exported here with its whole tree

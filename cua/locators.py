@@ -312,3 +312,21 @@ def resolve_on(sandbox: Sandbox, locator: Locator) -> tuple[int, int] | None:
     if point is None and locator.role is None and locator.text and ocr_available():
         point = resolve(locator, nodes, sandbox.observe(ocr=True).text)
     return point
+
+
+#: A tree with fewer widgets than this offers too little to act on: the screen is read by OCR too.
+THIN_TREE = 3
+
+
+def read_screen(sandbox: Sandbox) -> tuple[tuple[A11yNode, ...], tuple[TextBox, ...]]:
+    """Return the screen's accessibility tree and, where the tree is thin, the text OCR reads.
+
+    A terminal or a canvas shows its content to OCR only; an application with a tree pays nothing
+    for OCR. Both the agent loop (for a ``cua.policy.ReadsScreen`` policy) and the dataset builder
+    read the screen through this one function, so a trained policy sees what it learned from.
+    """
+    nodes = sandbox.observe(a11y=True).a11y or ()
+    widgets = [n for n in nodes if n.role not in CONTAINER_ROLES and (n.name or "editable" in n.states)]
+    if len(widgets) >= THIN_TREE or not ocr_available():
+        return tuple(nodes), ()
+    return tuple(nodes), tuple(sandbox.observe(ocr=True).text)

@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
+from sandbox.base import A11yNode, TextBox
+
 MAX_INSTRUCTION_CHARS = 4_000
 """The longest instruction accepted, wherever one enters (``cua run``, task files, the agent).
 
@@ -76,6 +78,11 @@ class PolicyInput:
     """The accessibility tree linearised as text, for policies that take it."""
     memory_images: Sequence[tuple[str, Image.Image]] = ()
     """Key screens of the retrieved experience, each with its caption (shown after ``memory``)."""
+    a11y: Sequence[A11yNode] | None = None
+    """The accessibility tree of this screen, for a :class:`ReadsScreen` policy (None otherwise)."""
+    ocr: Sequence[TextBox] = ()
+    """Text boxes OCR read on this screen, for a :class:`ReadsScreen` policy whose screen has too
+    thin a tree to act on (empty otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,19 @@ class Policy(Protocol):
     def provenance(self) -> dict[str, Any]:
         """Describe the model exactly: checkpoint hash or endpoint + model name, generation settings."""
         ...
+
+
+@runtime_checkable
+class ReadsScreen(Protocol):
+    """A policy that chooses among what is on the screen: the agent loop reads it the tree each step.
+
+    With ``reads_screen`` true the loop fills :attr:`PolicyInput.a11y` (and :attr:`PolicyInput.ocr`
+    where the tree offers too little to act on: ``cua.locators.read_screen``) before calling
+    ``act``; the dataset builder of ``cua.learn`` reads the screen with the same function, so a
+    trained policy sees at run time what it learned from.
+    """
+
+    reads_screen: bool
 
 
 @runtime_checkable

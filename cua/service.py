@@ -36,7 +36,7 @@ from cua.explore.report import success_png
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.session import memory_hooks
-from cua.policies.registry import MODEL, check_policy_name, policy_factory
+from cua.policies.registry import BUNDLED, MODEL, check_policy_name, policy_factory
 from cua.policies.replay import DEFAULT_WAIT_S, load_recording
 from cua.policy import Policy, instruction_problem
 from cua.replay import ReplayResult, replay
@@ -283,7 +283,7 @@ class Service:
         built: Policy | None = None
         if policy == MODEL and model is not None:
             built = model() if callable(model) and not hasattr(model, "act") else model  # type: ignore[assignment]
-        factory = policy_factory(policy, built)
+        factory = policy_factory(policy, built, bundled=self._bundled() if policy == BUNDLED else None)
         emit = on_event or (lambda event: None)
         held_out = frozenset(f.id for f in builtin_families() if f.split == "eval")
         hooks = partial(
@@ -387,7 +387,7 @@ class Service:
         encoder: str = "static",
     ) -> dict[str, Any]:  # fmt: skip
         """Admit the store's verified runs into memory; return the admission report as JSON data."""
-        from cua.memory.embed import make_encoder
+        from cua.models.embed import make_encoder
 
         text_encoder = make_encoder(encoder)
         with self.store() as store, self._index() as index:
@@ -404,7 +404,7 @@ class Service:
         ``memory_forget_run`` of the run is lifted.
         """
         from cua.memory.admission import admit_run
-        from cua.memory.embed import make_encoder
+        from cua.models.embed import make_encoder
 
         with self.store() as store, self._index() as index:
             return admit_run(store, index, make_encoder(encoder), run_id, include_oracle=include_oracle)
@@ -452,9 +452,9 @@ class Service:
         encoder: str = "static",
     ) -> MemoryMatch:  # fmt: skip
         """Return what a run of ``instruction`` would be shown (without a screen)."""
-        from cua.memory.embed import make_encoder
         from cua.memory.hook import ExperienceMemory, MemoryConfig
         from cua.memory.render import render
+        from cua.models.embed import make_encoder
 
         with self._index() as index:
             config = MemoryConfig(top_k=top, budget_tokens=budget_tokens)
@@ -509,7 +509,13 @@ class Service:
             make = lambda: XvfbSandbox(screen)  # noqa: E731
         check_policy_name(settings.policy)
         running = Explorer(
-            settings, resolve_data_dir(self.data_dir), make, progress, policy_factory(settings.policy, model)
+            settings,
+            resolve_data_dir(self.data_dir),
+            make,
+            progress,
+            policy_factory(
+                settings.policy, model, bundled=self._bundled() if settings.policy == BUNDLED else None
+            ),
         )
         if explorer is not None:
             explorer.append(running)
@@ -517,6 +523,71 @@ class Service:
             return running.run()
         finally:
             running.db.close()
+
+    # -- learning -----------------------------------------------------------------------------
+    def train(self, settings: Any = None, *, progress: Callable[[str], None] | None = None) -> Any:
+        """Run one learning round (``cua.explore.rounds``) on this data directory; return its report.
+
+        Rows come only from synthesized tasks and their verified runs; the candidate is promoted
+        only when the paired gate says so. UsageError when nothing was explored yet.
+        """
+        from cua.explore.rounds import RoundSettings, learning_round
+
+        factory = self.sandbox_factory
+
+        def make() -> Sandbox:
+            if factory is not None:
+                return factory("galculator")
+            from sandbox import XvfbSandbox
+
+            return XvfbSandbox()
+
+        return learning_round(
+            resolve_data_dir(self.data_dir), make, settings or RoundSettings(), progress=progress
+        )
+
+    def models(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Return every registered model (of ``kind``), oldest first, with its decisions (a models view)."""
+        from cua.learn.registry import ModelRegistry
+
+        root = resolve_data_dir(self.data_dir)
+        if not (root / "models" / "registry.sqlite").is_file():
+            return []
+        with ModelRegistry(root) as reg:
+            current = {k: reg.current(k) for k in {e.kind for e in reg.list()}}
+            out = []
+            for e in reg.list(kind):
+                now = current.get(e.kind)
+                item = {**e.as_dict(), "current": now is not None and now.id == e.id}
+                item["decisions"] = [d.as_dict() for d in reg.decisions(e.id)]
+                out.append(item)
+            return out
+
+    def model_promote(self, model_id: str, reason: str) -> dict[str, Any]:
+        """Make a registered model current by hand (recorded as a person's decision); return it."""
+        from cua.learn.registry import ModelRegistry
+
+        with ModelRegistry(resolve_data_dir(self.data_dir)) as reg:
+            return reg.promote(model_id, reason).as_dict()
+
+    def model_rollback(self, reason: str, kind: str = "bundled") -> dict[str, Any]:
+        """Retire the current model of ``kind``; return the one now current (UsageError: none left)."""
+        from cua.learn.registry import ModelRegistry
+
+        with ModelRegistry(resolve_data_dir(self.data_dir)) as reg:
+            return reg.rollback(kind, reason).as_dict()
+
+    def bundled_checkpoint(self) -> tuple[Path, str]:
+        """Return the bundled policy's checkpoint now and its name (a registry id, or 'shipped')."""
+        from cua.explore.rounds import current_checkpoint
+
+        return current_checkpoint(resolve_data_dir(self.data_dir))
+
+    def _bundled(self) -> Path:
+        """Return the bundled policy's checkpoint now: the registry's current one, else the shipped one."""
+        from cua.explore.rounds import current_checkpoint
+
+        return current_checkpoint(resolve_data_dir(self.data_dir))[0]
 
     def explorable_apps(self) -> list[str]:
         """Return the application profiles exploration can walk (those with an accessibility tree)."""

@@ -53,7 +53,7 @@ from cua.memory import (
     admit,
     make_encoder,
 )
-from cua.memory.embed import SCREEN_DIM, TEXT_DIM, screen_vector, unit_rows
+from cua.models.embed import SCREEN_DIM, TEXT_DIM, screen_vector, unit_rows
 from cua.policies.baselines import NoopPolicy
 from cua.policies.oracle import OraclePolicy
 from cua.policy import HistoryItem

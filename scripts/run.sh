@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The main job: set up the machine (idempotent), then run the agent with `cua run`.
 #
-#   bash scripts/run.sh                                  demo: a tiny model, taught here in seconds
-#                                                        to solve a built-in task, runs it end to end
+#   bash scripts/run.sh ["INSTRUCTION" APP]              the bundled policy (shipped in cua/policies/weights,
+#                                                        trained only on tasks the agent synthesized itself)
+#                                                        on a real instruction; default: press 7 in galculator
 #   CUA_MODEL=DIR bash scripts/run.sh "INSTRUCTION" APP  your local checkpoint (CUA_FORMAT, default ui-tars-1.5)
 #   CUA_ENDPOINT=URL CUA_MODEL_NAME=NAME bash scripts/run.sh "INSTRUCTION" APP
 #                                                        an OpenAI-compatible server (CUA_API_KEY_ENV=VAR)
-# Runs are recorded under out/runs; the demo also writes out/demo-run.log and out/demo-run.html.
+# Runs are recorded under out/runs; the bundled run also writes out/run.log and out/run.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_system.sh
@@ -29,20 +30,13 @@ if [ -n "${CUA_MODEL:-}" ] || [ -n "${CUA_ENDPOINT:-}" ]; then
     --format "$FORMAT" --data-dir "$DATA" "${extra[@]}"
 fi
 
-TASK="${CUA_DEMO_TASK:-galculator.press-digit/0}"
-MODEL=".cache/demo-model/$(echo "$TASK" | tr '/.' '__')"
-if [ ! -f "$MODEL/imitation.json" ]; then
-  echo "building the demo model for $TASK (a tiny Qwen2.5-VL taught by imitating the task's oracle) ..."
-  rm -rf "$MODEL"
-  .venv/bin/python scripts/build_demo_model.py "$MODEL" --task "$TASK"
-fi
-read -r MIN MAX < <(.venv/bin/python -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['min_pixels'], d['max_pixels'])" "$MODEL/imitation.json")
+DEFAULT_INSTRUCTION="Press the button 7 on the calculator."
+DEFAULT_APP=galculator
 # The run's output goes to our stdout as it happens and to a log we read the run id from. Never
 # `tee /dev/stderr` (or /dev/fd/N): that reopens the file behind the descriptor, and when the
 # caller redirected to a file (`bash scripts/run.sh > setup.log 2>&1`) tee truncates it.
 mkdir -p out
-"$CUA" run --task "$TASK" --model "$MODEL" --min-pixels "$MIN" --max-pixels "$MAX" --batch --data-dir "$DATA" \
-  | tee out/demo-run.log
-run_id=$(sed -n 's/^run id: \([^ ]*\).*/\1/p' out/demo-run.log)
-"$CUA" runs export "$run_id" --html out/demo-run.html --data-dir "$DATA"
-echo "report: $(pwd)/out/demo-run.html   all runs: $CUA runs list --data-dir $DATA"
+"$CUA" run "${1:-$DEFAULT_INSTRUCTION}" --app "${2:-$DEFAULT_APP}" --batch --data-dir "$DATA" | tee out/run.log
+run_id=$(sed -n 's/^run id: \([^ ]*\).*/\1/p' out/run.log)
+"$CUA" runs export "$run_id" --html out/run.html --data-dir "$DATA"
+echo "report: $(pwd)/out/run.html   all runs: $CUA runs list --data-dir $DATA"

@@ -27,7 +27,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="data location: runs and memory (default: $CUA_DATA_DIR or the platform data dir)",
     )
-    parser.add_argument("--tab", choices=("run", "review"), default="run", help="the pane shown first")
+    parser.add_argument(
+        "--tab", choices=("run", "explore", "review", "models"), default="run", help="the pane shown first"
+    )
     return parser.parse_args(list(argv))
 
 
@@ -44,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = create_window(args.data_dir)
     if args.tab == "review":
         window.show_review()
+    elif args.tab != "run":
+        pane = window.explore_pane if args.tab == "explore" else window.models_pane
+        window.tabs.setCurrentWidget(pane)
     window.show()
     return int(app.exec())
 

@@ -48,6 +48,7 @@ from ui.worker import Emit, Operation, run_in_background
 
 #: (policy name, label) of the attempting policies the pane offers.
 POLICIES: tuple[tuple[str, str], ...] = (
+    ("bundled", "bundled: the trained policy (the registry's current one, else the shipped one)"),
     ("match", "match: the instruction matched against accessible names (baseline)"),
     ("oracle", "oracle: replay of each task's proven walk"),
     ("random", "random input (baseline)"),
@@ -126,7 +127,7 @@ class ExplorePane(QWidget):
         self.policy = QComboBox()
         for name, label in POLICIES:
             self.policy.addItem(label, name)
-        index = self.policy.findData(text(settings, "explore/policy", "match"))
+        index = self.policy.findData(text(settings, "explore/policy", "bundled"))
         self.policy.setCurrentIndex(max(index, 0))
 
         form = QFormLayout()
@@ -263,7 +264,7 @@ class ExplorePane(QWidget):
         self._say(f"exploring {settings.app} ({settings.exploration_id}) …")
 
         def work(emit: Emit) -> dict[str, Any]:
-            model = policies.build_policy(choice) if choice is not None else None
+            model = policies.build_policy(choice, self.service.data_dir) if choice is not None else None
             return self.service.explore(
                 settings,
                 progress=lambda result, summary: emit(Walked(result, summary)),

@@ -18,6 +18,7 @@ from cua.formats import FORMATS
 from cua.models.registry import DEFAULT_FORMAT
 from cua.policy import Policy
 
+BUNDLED = "bundled"
 ENDPOINT = "endpoint"
 CHECKPOINT = "checkpoint"
 SCRIPT = "script"
@@ -26,6 +27,7 @@ RANDOM = "random"
 
 #: (kind, label) of every choice, in the order the pane lists them.
 CHOICES: tuple[tuple[str, str], ...] = (
+    (BUNDLED, "Bundled policy (trained on its own explorations; no download)"),
     (ENDPOINT, "OpenAI-compatible endpoint"),
     (CHECKPOINT, "Local checkpoint directory"),
     (SCRIPT, "Script file (JSON list of replies or actions)"),
@@ -124,11 +126,21 @@ def _script_entries(path: Path) -> list[Any]:
     return entries
 
 
-def build_policy(choice: PolicyChoice) -> Policy:
-    """Build the chosen policy (may import torch, may wait on the network); UsageError/PolicyError."""
+def build_policy(choice: PolicyChoice, data_dir: Path | None = None) -> Policy:
+    """Build the chosen policy (may import torch, may wait on the network); UsageError/PolicyError.
+
+    The bundled policy is the model registry's current checkpoint in ``data_dir``, else the shipped
+    one; a checkpoint folder holding a bundled-policy checkpoint loads as the bundled policy too.
+    """
     problem = choice.problem()
     if problem is not None:
         raise UsageError(problem)
+    if choice.kind == BUNDLED:
+        from cua.explore.rounds import current_checkpoint
+        from cua.policies.bundled import BundledPolicy
+        from cua.store import resolve_data_dir
+
+        return BundledPolicy(current_checkpoint(resolve_data_dir(data_dir))[0])
     if choice.kind == ENDPOINT:
         from cua.models.openai_policy import OpenAIPolicy
 
@@ -142,6 +154,11 @@ def build_policy(choice: PolicyChoice) -> Policy:
         return policy
     if choice.kind == CHECKPOINT:
         from cua.models.registry import make_policy
+        from cua.policies.bundled import BundledPolicy, is_bundled_checkpoint
+
+        folder = Path(choice.checkpoint.strip()).expanduser()
+        if is_bundled_checkpoint(folder):
+            return BundledPolicy(folder)
 
         built: Policy = make_policy(
             Path(choice.checkpoint.strip()).expanduser(), None, None, choice.format_name
@@ -159,4 +176,4 @@ def build_policy(choice: PolicyChoice) -> Policy:
     return NoopPolicy() if choice.kind == NOOP else RandomPolicy(choice.seed)
 
 
-__all__ = ["CHOICES", "PolicyChoice", "PolicyError", "build_policy", "check_endpoint"]
+__all__ = ["BUNDLED", "CHOICES", "PolicyChoice", "PolicyError", "build_policy", "check_endpoint"]

@@ -210,7 +210,12 @@ class RunPane(QWidget):
         bl.setContentsMargins(0, 0, 0, 0)
         self.seed = QSpinBox(minimum=0, maximum=1_000_000)
         bl.addRow("Seed (random)", self.seed)
-        for page in (ep, cp, sp, base):
+        bundled = QLabel(
+            "A small network over the screen's controls, trained only on tasks the agent invented "
+            "and proved itself (Models tab: which checkpoint is in use)."
+        )
+        bundled.setWordWrap(True)
+        for page in (ep, cp, sp, base, bundled):
             self.policy_fields.addWidget(page)
         pform.addRow(self.policy_fields)
         self.policy_kind.currentIndexChanged.connect(self._kind_changed)
@@ -266,7 +271,9 @@ class RunPane(QWidget):
 
     def _kind_changed(self) -> None:
         kind = self.policy_kind.currentData()
-        page = {policies.ENDPOINT: 0, policies.CHECKPOINT: 1, policies.SCRIPT: 2}.get(kind, 3)
+        page = {policies.ENDPOINT: 0, policies.CHECKPOINT: 1, policies.SCRIPT: 2, policies.BUNDLED: 4}.get(
+            kind, 3
+        )
         self.policy_fields.setCurrentIndex(page)
 
     def _browse_checkpoint(self) -> None:
@@ -425,7 +432,7 @@ class RunPane(QWidget):
         service = self.service
 
         def work(emit: Emit) -> EpisodeOutcome:
-            policy = policies.build_policy(choice)
+            policy = policies.build_policy(choice, service.data_dir)
             emit(PolicyReady(getattr(policy, "name", type(policy).__name__)))
             base = service.sandbox_factory
 

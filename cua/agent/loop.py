@@ -29,12 +29,13 @@ from cua.agent.control import AgentControl, QuestionKind
 from cua.agent.safety import GuardVerdict, SafetyGuard
 from cua.errors import CuaError, PolicyError, SandboxCrashed, SandboxError, UsageError
 from cua.formats import OutputFormat, ParseError, get_format
-from cua.locators import locate_on
+from cua.locators import locate_on, read_screen
 from cua.policy import (
     HistoryItem,
     Policy,
     PolicyInput,
     PolicyOutput,
+    ReadsScreen,
     Recall,
     SettlingPolicy,
     instruction_problem,
@@ -51,7 +52,7 @@ from cua.store import (
 )
 from cua.tasks.validators.base import Move
 from sandbox.actions import TypeText as _SandboxTypeText
-from sandbox.base import Observation, Sandbox
+from sandbox.base import A11yNode, Observation, Sandbox, TextBox
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def policy_input(
     feedback: str | None = None,
     memory: str | Recall | None = None,
     step: int = 0,
+    screen: tuple[Sequence[A11yNode], Sequence[TextBox]] | None = None,
 ) -> PolicyInput:
     """Build what the policy sees: earlier screenshots beyond the window are dropped (text stays).
 
@@ -164,9 +166,11 @@ def policy_input(
         item if i >= len(history) - keep else replace(item, screenshot=None) for i, item in enumerate(history)
     )
     text, images = (memory.text, memory.images) if isinstance(memory, Recall) else (memory, ())
+    a11y, ocr = screen if screen is not None else (None, ())
     return PolicyInput(
-        instruction, obs.screenshot, obs.size, window, feedback, text, step, memory_images=images
-    )
+        instruction, obs.screenshot, obs.size, window, feedback, text, step, memory_images=images,
+        a11y=a11y, ocr=tuple(ocr),
+    )  # fmt: skip
 
 
 def resolve_secrets(text: str, secrets: Mapping[str, str]) -> str:
@@ -443,8 +447,12 @@ class Agent:
         st.phase = "policy"
         cfg = self.config
         t0 = time.monotonic()
+        screen = None
+        if isinstance(self.policy, ReadsScreen) and self.policy.reads_screen:
+            screen = read_screen(self.sandbox)
+            timings["read_screen"] = (time.monotonic() - t0) * 1000
         inp = policy_input(
-            instruction, st.obs, st.history, cfg.history_screenshots, st.feedback, memory, index
+            instruction, st.obs, st.history, cfg.history_screenshots, st.feedback, memory, index, screen
         )
         try:
             out = self.policy.act(inp)

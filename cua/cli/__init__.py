@@ -15,11 +15,14 @@ from cua.cli.critic import critic_app
 from cua.cli.eval import eval_command
 from cua.cli.explore import explore_app
 from cua.cli.memory import memory_app
+from cua.cli.models import models_app
 from cua.cli.replay import replay_command
 from cua.cli.run import run
 from cua.cli.runs import runs_app
 from cua.cli.sandbox import sandbox_app
 from cua.cli.tasks import tasks_app
+from cua.cli.train import train_command
+from cua.cli.train_lora import train_lora_command
 from cua.errors import CuaError, SandboxError
 
 app = typer.Typer(
@@ -35,10 +38,13 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(critic_app, name="critic")
 app.add_typer(memory_app, name="memory")
 app.add_typer(explore_app, name="explore")
+app.add_typer(models_app, name="models")
 app.command("run")(run)
 app.command("eval")(eval_command)
 app.command("replay")(replay_command)
 app.command("app")(app_command)
+app.command("train")(train_command)
+app.command("train-lora")(train_lora_command)
 
 
 def main() -> None:

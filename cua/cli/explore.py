@@ -60,7 +60,7 @@ def explore(
         int,
         typer.Option("--attempts", help="Attempts at admitted tasks after each walk (curriculum-picked)."),
     ] = 2,
-    policy: PolicyName = "match",
+    policy: PolicyName = "bundled",
     model: Model = None,
     endpoint: Endpoint = None,
     model_name: ModelName = None,
@@ -73,6 +73,14 @@ def explore(
     random_actions: Annotated[
         int, typer.Option("--random-actions", help="Random single actions a task must fail after (trivial).")
     ] = 20,
+    train_every: Annotated[
+        int | None,
+        typer.Option(
+            "--train-every",
+            help="Run a learning round (as `cua train`) after every N verified episodes; each gate "
+            "decision is reported.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -101,6 +109,13 @@ def explore(
         raise UsageError("--attempts must be 0 or more")
     if random_actions < 0:
         raise UsageError("--random-actions must be 0 or more")
+    if train_every is not None and train_every < 1:
+        raise UsageError("--train-every must be at least 1")
+    built = None
+    if model is not None or endpoint is not None:
+        built = ModelOptions.of(model, endpoint, model_name, api_key_env, format_name).make_policy()
+        if policy == "bundled":  # the default: a model given means the model attempts
+            policy = "model"
     settings = ExploreSettings(
         app,
         seed=seed,
@@ -112,10 +127,8 @@ def explore(
         attempts=attempts,
         policy=policy,
         disk_mb=disk,
+        train_every=train_every,
     )
-    built = None
-    if model is not None or endpoint is not None:
-        built = ModelOptions.of(model, endpoint, model_name, api_key_env, format_name).make_policy()
 
     bar = ProgressBar(settings) if sys.stdout.isatty() and not as_json else None
 
@@ -199,6 +212,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     )
     for reason, count in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
         print(f"  rejected {count:4d}: {reason}")
+    for r in summary.get("learning_rounds", []):
+        print(f"  learning round: {r['model']} {'PROMOTED' if r['promoted'] else 'kept the current policy'}: "
+              f"{r['reason']}")  # fmt: skip
     if summary.get("budget_spent"):
         print(f"  budget spent: {summary['budget_spent']}")
     if summary.get("error"):

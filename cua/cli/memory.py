@@ -51,7 +51,7 @@ def build(
     encoder: Encoder = "static",
 ) -> None:
     """Admit the store's verified successes (and failures, as pitfalls) into memory; print a JSON report."""
-    from cua.memory.embed import make_encoder
+    from cua.models.embed import make_encoder
 
     root = resolve_data_dir(data_dir)
     text_encoder = make_encoder(encoder)
@@ -146,9 +146,9 @@ def query(
     """Show what a run would be shown: ranked items (similarity, utility, score) and the prompt text."""
     from PIL import Image, UnidentifiedImageError
 
-    from cua.memory.embed import make_encoder, screen_vector
     from cua.memory.hook import ExperienceMemory, MemoryConfig
     from cua.memory.render import render
+    from cua.models.embed import make_encoder, screen_vector
 
     screen = None
     if screenshot is not None:

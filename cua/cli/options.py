@@ -224,9 +224,23 @@ class ModelOptions:
             "generation": self.generation,
         }
 
-    def make_policy(self) -> Any:
-        """Build the policy (imports the chosen backend only); UsageError/PolicyError with one clear line."""
+    def make_policy(self, data_dir: Path | None = None) -> Any:
+        """Build the policy (imports the chosen backend only); UsageError/PolicyError with one clear line.
+
+        Without --model and --endpoint, or with --model naming a bundled-policy checkpoint, this is
+        the bundled policy: the model registry's current checkpoint in ``data_dir``, else the one
+        shipped in the repository.
+        """
         from cua.models.registry import make_policy
+        from cua.policies.bundled import BundledPolicy, is_bundled_checkpoint
+
+        if self.model is not None and is_bundled_checkpoint(self.model):
+            return BundledPolicy(self.model)
+        if not self.given:
+            from cua.explore.rounds import current_checkpoint
+            from cua.store import resolve_data_dir
+
+            return BundledPolicy(current_checkpoint(resolve_data_dir(data_dir))[0])
 
         return make_policy(**self.policy_kwargs())
 

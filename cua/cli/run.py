@@ -146,8 +146,11 @@ def run(
     )
     options = ModelOptions.of(model, endpoint, model_name, api_key_env, format_name, history_screenshots,
                               temperature, min_pixels, max_pixels)  # fmt: skip
-    policy = options.make_policy()
+    policy = options.make_policy(data_dir)
     critic = None
+    if judge == "self" and getattr(policy, "name", "") == "bundled":
+        raise UsageError("--judge self needs a vision-language model (--model DIR or --endpoint URL); "
+                         "the bundled policy cannot judge screenshots")  # fmt: skip
     if judge == "self":
         from cua.critic import Critic, ModelJudge
 

@@ -30,8 +30,9 @@ from cua.agent import Agent, AgentConfig
 from cua.episode import run_episode
 from cua.explore.curriculum import Attempt, TaskChoice, choose
 from cua.explore.db import ExploreDB
+from cua.explore.rounds import RoundSettings, current_checkpoint, learning_round
 from cua.policies.match import MatchPolicy
-from cua.policies.registry import PolicyFactory
+from cua.policies.registry import BUNDLED, PolicyFactory, policy_factory
 from cua.store import RunSource, TrajectoryStore
 from cua.synth.admit import RANDOM_ACTIONS, admit
 from cua.synth.derive import derive
@@ -68,6 +69,9 @@ class ExploreSettings:
     """The name of the attempting policy (for the records; the factory builds it)."""
     disk_mb: float | None = None
     """Stop starting walks once the data directory holds more than this many MB (None: no limit)."""
+    train_every: int | None = None
+    """Run a learning round (``cua.explore.rounds``) after every this many verified episodes: proven
+    demonstrations of admitted tasks and attempts a validator passed (None: never)."""
 
     @property
     def exploration_id(self) -> str:
@@ -152,6 +156,13 @@ class Explorer:
         self.lost_on_resume: list[int] = []
         self.budget_spent = ""
         """Which budget other than walks or time ended the exploration (disk), when one did."""
+        self.round_settings = RoundSettings()
+        """How the learning rounds of ``settings.train_every`` run."""
+        self.rounds: list[dict[str, Any]] = []
+        """The report of every learning round this run made, in order."""
+        self._verified = 0
+        self._verified_at_last_round = 0
+        self._learning = threading.Lock()
 
     @property
     def exploration_id(self) -> str:
@@ -219,6 +230,11 @@ class Explorer:
         if self.budget_spent:
             summary["budget_spent"] = self.budget_spent
         summary["lost_walks_resumed"] = self.lost_on_resume
+        if self.rounds:
+            summary["learning_rounds"] = [
+                {"model": r["model_id"], "promoted": r["promoted"], "reason": r["decision"].get("reason", "")}
+                for r in self.rounds
+            ]
         if errors:
             summary["error"] = f"{type(errors[0]).__name__}: {errors[0]}"
         return summary
@@ -244,6 +260,7 @@ class Explorer:
                     result = self.episode(sandbox, number)
                     if self.settings.attempts and not self._stop.is_set():
                         result.attempts = self.attempt(sandbox, number)
+                    self._maybe_learn(len(result.admitted) + sum(ok for _, ok in result.attempts))
                 except (SandboxError, TaskError, OracleFailed) as exc:
                     result = WalkResult(number, 0, 0, seconds=time.monotonic() - t0)
                     result.error = f"walk {number}: {type(exc).__name__}: {exc}"
@@ -261,6 +278,36 @@ class Explorer:
         finally:
             if sandbox is not None:
                 sandbox.close()
+
+    def _maybe_learn(self, verified: int) -> None:
+        """Count verified episodes; run a learning round each time ``train_every`` more have come.
+
+        One round at a time (the other workers go on exploring). Its gate decision is logged with
+        the curriculum's; when the candidate is promoted and the attempts use the bundled policy,
+        later attempts use the new checkpoint.
+        """
+        s = self.settings
+        if not s.train_every:
+            return
+        with self._lock:
+            self._verified += verified
+            if self._verified - self._verified_at_last_round < s.train_every:
+                return
+            self._verified_at_last_round = self._verified
+        with self._learning:
+            report = learning_round(self.data_dir, self.make_sandbox, self.round_settings)
+            figures = {
+                **report.decision,
+                "model": report.model_id,
+                "rows": report.rows,
+                "parent": report.parent,
+            }
+            self.db.record_decision(
+                self.exploration_id, "learning round", "promoted" if report.promoted else "kept", figures
+            )
+            self.rounds.append(report.as_dict())
+            if report.promoted and s.policy == BUNDLED:
+                self.make_policy = policy_factory(BUNDLED, bundled=current_checkpoint(self.data_dir)[0])
 
     def episode(self, sandbox: Sandbox, number: int) -> WalkResult:
         """Run walk ``number``: seed, walk, derive, admit; record it all at once.

@@ -1,1 +1,1 @@
-"""Learning from experience: training code (``imitation``: the demo that imitates an oracle)."""
+"""Learning: datasets from the agent's own verified runs, trainers, the paired gate, the model registry."""

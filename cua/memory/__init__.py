@@ -16,10 +16,10 @@ See ``cua.memory.admission`` (what is admitted), ``cua.memory.index`` (schema, e
 """
 
 from cua.memory.admission import AdmissionConfig, AdmitReport, admit, classify, describe_action, is_oracle
-from cua.memory.embed import MiniLMEncoder, StaticEncoder, TextEncoder, make_encoder, screen_vector
 from cua.memory.hook import ExperienceMemory, Hit, MemoryConfig, Ranked
 from cua.memory.index import ExperienceIndex, Item, MemoryIndexError, NewItem, StepNote
 from cua.memory.render import approx_tokens, render
+from cua.models.embed import MiniLMEncoder, StaticEncoder, TextEncoder, make_encoder, screen_vector
 
 __all__ = [
     "AdmissionConfig",

@@ -27,8 +27,8 @@ import numpy as np
 
 from cua import actions as act
 from cua.locators import Locator
-from cua.memory.embed import SCREEN_DIM, TextEncoder, screen_vector
 from cua.memory.index import ExperienceIndex, Kind, NewItem, StepNote
+from cua.models.embed import SCREEN_DIM, TextEncoder, screen_vector
 from cua.store import (
     Run,
     RunNotFound,

@@ -44,9 +44,9 @@ from PIL import Image, ImageDraw
 
 from cua.errors import CuaError
 from cua.memory.admission import verified_outcome
-from cua.memory.embed import TextEncoder, Vector, screen_vector
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.render import render
+from cua.models.embed import TextEncoder, Vector, screen_vector
 from cua.policy import HistoryItem, Recall
 from cua.store import ScreenshotMissing, StoreError, TrajectoryStore
 from sandbox.base import Observation

@@ -43,8 +43,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cua.memory.embed import SCREEN_DIM, TEXT_DIM, TextEncoder, Vector
 from cua.memory.errors import MemoryIndexError as MemoryIndexError  # its old home, still re-exported
+from cua.models.embed import SCREEN_DIM, TEXT_DIM, TextEncoder, Vector
 from cua.store.sqlite import Database
 
 log = logging.getLogger("cua.memory")

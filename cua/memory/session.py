@@ -24,8 +24,8 @@ from cua.memory.index import ExperienceIndex
 from cua.store import TrajectoryStore
 
 if TYPE_CHECKING:
-    from cua.memory.embed import TextEncoder
     from cua.memory.hook import ExperienceMemory, MemoryConfig
+    from cua.models.embed import TextEncoder
 
 #: The values of ``--memory``.
 MEMORY_MODES = ("auto", "on", "off")
@@ -110,7 +110,7 @@ def open_memory(
             index.close()
             return None
         try:
-            from cua.memory.embed import make_encoder
+            from cua.models.embed import make_encoder
 
             text_encoder = make_encoder(encoder)
         except CuaError:

@@ -5,6 +5,9 @@
 - ``random``: seeded random input (:class:`~cua.policies.baselines.RandomPolicy`);
 - ``match``: the instruction's quoted values matched to the screen's names
   (:class:`~cua.policies.match.MatchPolicy`), the floor of exploration attempts;
+- ``bundled``: the bundled policy (:class:`~cua.policies.bundled.BundledPolicy`): the checkpoint
+  given (the model registry's current one, else the one shipped in the repository), one instance
+  shared by the parallel episodes;
 - ``model``: a model built by :func:`cua.models.registry.make_policy` from the model options,
   one instance shared by the parallel episodes (:class:`SharedPolicy`).
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cua.errors import UsageError
@@ -31,8 +35,10 @@ from sandbox.base import Sandbox
 BASELINES = ("oracle", "noop", "random", "match")
 #: The name of "the model the model options describe".
 MODEL = "model"
+#: The name of the bundled policy.
+BUNDLED = "bundled"
 #: Every name ``--policy`` accepts.
-POLICY_NAMES = (*BASELINES, MODEL)
+POLICY_NAMES = (*BASELINES, BUNDLED, MODEL)
 
 PolicyFactory = Callable[[TaskSpec, Sandbox, int], Policy]
 """Builds the policy of one episode: (task, its sandbox, episode seed) -> policy."""
@@ -70,6 +76,7 @@ class SharedPolicy:
         self.name = policy.name
         self.format_name = policy.format_name
         self.output_format = getattr(policy, "output_format", None)
+        self.reads_screen = bool(getattr(policy, "reads_screen", False))
 
     def act(self, inp: PolicyInput) -> PolicyOutput:
         """Let the shared policy answer, once the other episodes' calls are done."""
@@ -81,14 +88,22 @@ class SharedPolicy:
         return self._policy.provenance()
 
 
-def policy_factory(name: str, model: Policy | None = None) -> PolicyFactory:
+def policy_factory(name: str, model: Policy | None = None, *, bundled: Path | None = None) -> PolicyFactory:
     """Return the per-episode factory of policy ``name``; UsageError for an unknown name.
 
     For ``model``, pass the built model (``cua.cli.options.ModelOptions(...).make_policy()``):
     every episode gets it behind one :class:`SharedPolicy`. A model given with a baseline name
-    is a UsageError, so a forgotten ``--policy model`` is not silently ignored.
+    is a UsageError, so a forgotten ``--policy model`` is not silently ignored. ``bundled`` is the
+    checkpoint folder of the bundled policy (default: the shipped one), loaded once here.
     """
     check_policy_name(name)
+    if name == BUNDLED:
+        if model is not None:
+            raise UsageError("--model and --endpoint go with --policy model, not --policy bundled")
+        from cua.policies.bundled import BundledPolicy
+
+        one = BundledPolicy(bundled)
+        return lambda task, sandbox, seed: one
     if name == MODEL:
         if model is None:
             raise UsageError("--policy model needs a model: --model DIR or --endpoint URL --model-name NAME")
@@ -101,6 +116,7 @@ def policy_factory(name: str, model: Policy | None = None) -> PolicyFactory:
 
 __all__ = [
     "BASELINES",
+    "BUNDLED",
     "MODEL",
     "POLICY_NAMES",
     "PolicyFactory",

@@ -315,9 +315,7 @@ def _step_json(step: Step) -> dict[str, Any]:
     }
 
 
-def export_folder(
-    store: TrajectoryStore, runs: Iterable[str | Run], out_dir: str | os.PathLike[str]
-) -> Path:
+def export_folder(store: TrajectoryStore, runs: Iterable[str | Run], out_dir: str | os.PathLike[str]) -> Path:
     """Write ``runs`` (ids or ``Run`` records) as ``runs.jsonl``, ``steps.jsonl`` and ``images/``."""
     out_dir = Path(out_dir)
     _prepare(out_dir)

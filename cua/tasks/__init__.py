@@ -31,6 +31,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("cua.tasks.builtin"), name)
     raise AttributeError(f"module 'cua.tasks' has no attribute {name!r}")
 
+
 __all__ = [
     "Check",
     "NearMiss",

@@ -102,6 +102,7 @@ def test_the_drawn_names_are_pinned() -> None:
         "OracleFailed",
         "NoBaseline",
         "ReplayError",
+        "DatasetError",
         "WordListMissing",
         "StoreError",
         "StoreFull",
@@ -112,6 +113,7 @@ def test_the_drawn_names_are_pinned() -> None:
         "RunStateError",
         "ScreenshotMissing",
         "ExportError",
+        "RegistryError",
         "MemoryIndexError",
         "SandboxError",
     ]

@@ -163,7 +163,7 @@ def test_generation_settings_map_onto_the_openai_wire_and_back() -> None:
             GenerationSettings(**bad)  # type: ignore[arg-type]
 
 
-def test_model_options_become_make_policy_arguments() -> None:
+def test_model_options_become_make_policy_arguments(tmp_path: Path) -> None:
     opts = ModelOptions.of(endpoint="http://x/v1", model_name="m", temperature=0.7, seed=2)
     kwargs = opts.policy_kwargs()
     assert kwargs["generation"] == GenerationSettings(temperature=0.7, seed=2)
@@ -174,8 +174,8 @@ def test_model_options_become_make_policy_arguments() -> None:
     assert set(kwargs) <= set(inspect.signature(make_policy).parameters)
     with pytest.raises(UsageError, match="temperature"):
         ModelOptions.of(temperature=-1.0)
-    with pytest.raises(UsageError, match="give a model"):
-        ModelOptions.of().make_policy()
+    # No model given: the bundled policy (the shipped checkpoint when the registry has none).
+    assert ModelOptions.of().make_policy(tmp_path).name == "bundled"
 
 
 def test_memory_has_one_vocabulary() -> None:
@@ -190,7 +190,7 @@ def test_policy_names_are_kept_once() -> None:
     from cua.eval.judge import RECORD_POLICIES
 
     assert BASELINES == ("oracle", "noop", "random", "match") and MODEL == "model"
-    assert POLICY_NAMES == ("oracle", "noop", "random", "match", "model")
+    assert POLICY_NAMES == ("oracle", "noop", "random", "match", "bundled", "model")
     assert set(RECORD_POLICIES) <= set(BASELINES)
 
 
@@ -207,7 +207,7 @@ def test_baselines_are_built_by_name_and_unknown_names_are_usage_errors() -> Non
     for bad in ("gpt", "model"):
         with pytest.raises(UsageError, match="choose one of oracle, noop, random"):
             make_baseline(bad, task, sandbox, 0)
-    with pytest.raises(UsageError, match="choose one of oracle, noop, random, match, model"):
+    with pytest.raises(UsageError, match="choose one of oracle, noop, random, match, bundled, model"):
         check_policy_name("Oracle")
     with pytest.raises(UsageError, match="needs a model"):
         policy_factory("model")
@@ -239,8 +239,8 @@ def test_open_memory_hands_back_a_factory_that_closes_its_index(tmp_path: Path) 
     import cua.memory.session
     from cua.cli.memory import MemoryFactory, memory_hooks, open_memory
     from cua.memory import ExperienceIndex, admit
-    from cua.memory.embed import StaticEncoder
     from cua.memory.errors import MemoryIndexError
+    from cua.models.embed import StaticEncoder
     from tests.cua.memory.test_memory import record
 
     assert memory_hooks is cua.memory.session.memory_hooks  # one copy, re-exported by the CLI

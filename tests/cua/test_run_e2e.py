@@ -1,14 +1,23 @@
-"""`cua run` end to end with a real transformers model, directly and through a loopback OpenAI server.
+"""`cua run` end to end: the bundled policy, and a transformers model directly and through a loopback server.
 
-The model is the project's tiny Qwen2.5-VL checkpoint, taught in CPU seconds to solve a
-one-step built-in task by imitating its oracle (``cua.learn.imitation``). The task's
-validator, not the agent, decides that it worked.
+Without --model or --endpoint, `cua run` runs the bundled policy shipped in the repository
+(``cua.policies.bundled``); the test checks that it runs, is judged and is recorded, not that it
+succeeds (the shipped weights change as they are retrained).
+
+The transformers model is the project's tiny Qwen2.5-VL checkpoint, overfit in CPU seconds by
+``scripts/build_tiny_model.py --overfit ui-tars-1.5`` to answer one synthetic step (a dialog with
+an OK button) with a click on OK, then overfit a little more (:func:`steady`) to give that same
+reply on a few other synthetic screens, with this file's instruction and with history, so that it
+gives it on any screen. It is trained on no built-in task and imitates no oracle; on galculator
+its fixed reply is parsed and executed as a click. These tests check the plumbing (the model
+loads, its reply is parsed and acted on, the run and its provenance are recorded), not success.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -19,23 +28,53 @@ from pathlib import Path
 
 import pytest
 
-from cua.store import RunStatus, TrajectoryStore
+from cua.store import Run, Step, TrajectoryStore
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
-TASK = "galculator.press-digit/0"
+INSTRUCTION = "Press the button 7 on the calculator."
 
 
 @pytest.fixture(scope="module")
-def demo_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    out = tmp_path_factory.mktemp("demo") / "model"
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("tiny") / "model"
     done = subprocess.run(
-        [sys.executable, "scripts/build_demo_model.py", str(out), "--task", TASK],
+        [sys.executable, "scripts/build_tiny_model.py", str(out), "--overfit", "ui-tars-1.5"],
         capture_output=True, text=True, cwd=ROOT, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     info: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    steady(Path(str(info["model_dir"])), int(str(info["min_pixels"])), int(str(info["max_pixels"])))
     return info
+
+
+def steady(model_dir: Path, min_pixels: int, max_pixels: int) -> None:
+    """Overfit the demo model further so that it gives its one reply on screens it has not seen.
+
+    Overfit on the demo step alone, the tiny model garbles its reply on any other screen. Two more
+    synthetic examples with the same target (random pixels with INSTRUCTION; the dialog inverted,
+    with INSTRUCTION and the first reply as history) make the reply hold on a real application.
+    """
+    from PIL import Image
+
+    from cua.actions import Click
+    from cua.models.overfit import OverfitExample, demo_input, overfit
+    from cua.models.transformers_policy import TransformersPolicy
+    from cua.policy import HistoryItem, PolicyInput
+
+    policy = TransformersPolicy(model_dir, "ui-tars-1.5", min_pixels=min_pixels, max_pixels=max_pixels)
+    first = demo_input()
+    size = first.screen_size
+    reply = policy.output_format.render([Click(640, 400)], size, first.screenshot.size, thought="I click OK.")
+    noise = Image.frombytes("RGB", size, random.Random(0).randbytes(size[0] * size[1] * 3))
+    inverted = first.screenshot.point(lambda v: 255 - v)
+    inputs = [
+        first,
+        PolicyInput(INSTRUCTION, noise, size),
+        PolicyInput(INSTRUCTION, inverted, size, history=[HistoryItem(reply, first.screenshot)], step=1),
+    ]
+    overfit(policy.model, [OverfitExample(policy.messages(i), reply) for i in inputs])
+    policy.model.save(model_dir)
 
 
 def cua(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -47,42 +86,35 @@ def pixels(info: dict[str, object]) -> list[str]:
     return ["--min-pixels", str(info["min_pixels"]), "--max-pixels", str(info["max_pixels"])]
 
 
-def check_run(out: subprocess.CompletedProcess[str], data: Path) -> None:
+def recorded(out: subprocess.CompletedProcess[str], data: Path) -> tuple[Run, list[Step]]:
+    """Return the run `out` printed the id of, and its steps, once `out` exited 0."""
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "validator: PASS" in out.stdout and "outcome: success" in out.stdout, out.stdout
-    run_id = re.search(r"run id: (\S+)", out.stdout).group(1)  # type: ignore[union-attr]
+    found = re.search(r"run id: (\S+)", out.stdout)
+    assert found, out.stdout
     with TrajectoryStore(data) as store:
-        run = store.get_run(run_id)
-        assert run.status == RunStatus.SUCCESS and run.task_id == TASK
-        assert run.verdict is not None and run.verdict.success is True
-        steps = store.steps(run_id)
-        assert [s.action["type"] for s in steps] == ["click", "done"]  # type: ignore[index]
-        assert steps[0].raw_output and steps[0].raw_output.startswith("Thought:")
-        assert run.provenance.prompt_format == "ui-tars-1.5"
+        return store.get_run(found.group(1)), list(store.steps(found.group(1)))
 
 
-def test_cua_run_with_a_local_checkpoint(demo_model: dict[str, object], tmp_path: Path) -> None:
-    out = cua("run", "--task", TASK, "--model", str(demo_model["model_dir"]), *pixels(demo_model),
-              "--batch", "--data-dir", str(tmp_path))  # fmt: skip
-    check_run(out, tmp_path)
-    with TrajectoryStore(tmp_path) as store:
-        (run,) = store.list_runs()
-        assert run.provenance.checkpoint and len(run.provenance.checkpoint) >= 16  # a content hash
-    # The verified run becomes experience; the next run is shown it (text and its key screen),
-    # and its own verdict settles the item's utility.
-    assert '"admitted": 1' in cua("memory", "build", "--data-dir", str(tmp_path), timeout=120).stdout
-    again = cua("run", "--task", TASK, "--model", str(demo_model["model_dir"]), *pixels(demo_model),
-                "--batch", "--key-screenshots", "1", "--data-dir", str(tmp_path))  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    assert "memory: 1 items" in again.stdout and "utility now counts this run" in again.stdout
-    listed = cua("memory", "list", "--data-dir", str(tmp_path), timeout=60).stdout.splitlines()[1].split()
-    assert listed[4] == "1/1" or listed[4] == "0/1"  # won/shown: shown once, settled either way
+def check_model_run(out: subprocess.CompletedProcess[str], data: Path) -> Run:
+    """The tiny model's fixed reply was parsed and executed, and the run recorded with its provenance."""
+    run, steps = recorded(out, data)
+    assert run.provenance.prompt_format == "ui-tars-1.5"
+    assert steps and all(s.raw_output and s.raw_output.startswith("Thought:") for s in steps), steps
+    assert steps[0].action is not None and steps[0].action["type"] == "click", steps[0]
+    return run
 
 
-def test_a_free_run_is_judged_by_the_critic(demo_model: dict[str, object], tmp_path: Path) -> None:
-    out = cua("run", "Press the button 7 on the calculator.", "--app", "galculator", "--model",
-              str(demo_model["model_dir"]), *pixels(demo_model), "--batch", "--max-steps", "2",
-              "--judge", "self", "--memory", "off", "--data-dir", str(tmp_path))  # fmt: skip
+def test_cua_run_with_a_local_checkpoint(tiny_model: dict[str, object], tmp_path: Path) -> None:
+    out = cua("run", INSTRUCTION, "--app", "galculator", "--model", str(tiny_model["model_dir"]),
+              *pixels(tiny_model), "--batch", "--max-steps", "2", "--data-dir", str(tmp_path))  # fmt: skip
+    run = check_model_run(out, tmp_path)
+    assert run.provenance.checkpoint and len(run.provenance.checkpoint) >= 16  # a content hash
+
+
+def test_a_free_run_is_judged_by_the_critic(tiny_model: dict[str, object], tmp_path: Path) -> None:
+    out = cua("run", INSTRUCTION, "--app", "galculator", "--model", str(tiny_model["model_dir"]),
+              *pixels(tiny_model), "--batch", "--max-steps", "2", "--judge", "self", "--memory", "off",
+              "--data-dir", str(tmp_path))  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert re.search(r"critic \((heuristic|judge)\): (success|failure|unknown)", out.stdout), out.stdout
     with TrajectoryStore(tmp_path) as store:
@@ -93,14 +125,14 @@ def test_a_free_run_is_judged_by_the_critic(demo_model: dict[str, object], tmp_p
 
 
 @pytest.fixture
-def server(demo_model: dict[str, object]) -> Iterator[str]:
+def server(tiny_model: dict[str, object]) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = dict(os.environ, DEMO_KEY="s3cret-for-test")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cua.models.server", "--model", str(demo_model["model_dir"]),
-         "--port", str(port), "--served-name", "demo", "--api-key-env", "DEMO_KEY", *pixels(demo_model)],
+        [sys.executable, "-m", "cua.models.server", "--model", str(tiny_model["model_dir"]),
+         "--port", str(port), "--served-name", "demo", "--api-key-env", "DEMO_KEY", *pixels(tiny_model)],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -117,17 +149,33 @@ def server(demo_model: dict[str, object]) -> Iterator[str]:
 
 
 def test_cua_run_through_an_openai_compatible_server(
-    server: str, demo_model: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: str, tiny_model: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEMO_KEY", "s3cret-for-test")
     endpoint = ["--endpoint", server, "--model-name", "demo", "--api-key-env", "DEMO_KEY"]
-    out = cua("run", "--task", TASK, *endpoint, *pixels(demo_model), "--batch", "--data-dir", str(tmp_path))
-    check_run(out, tmp_path)
+    out = cua("run", INSTRUCTION, "--app", "galculator", *endpoint, *pixels(tiny_model), "--batch",
+              "--max-steps", "2", "--data-dir", str(tmp_path))  # fmt: skip
+    run = check_model_run(out, tmp_path)
+    assert run.provenance.endpoint and run.provenance.endpoint.startswith(server)
     db = b"".join(p.read_bytes() for p in (tmp_path / "trajectories").iterdir() if p.is_file())
     assert b"s3cret-for-test" not in db
-    with TrajectoryStore(tmp_path) as store:
-        (run,) = store.list_runs()
-        assert run.provenance.endpoint and run.provenance.endpoint.startswith(server)
+
+
+def test_cua_run_without_a_model_runs_the_bundled_policy(tmp_path: Path) -> None:
+    out = cua("run", "--task", "galculator.press-digit/0", "--batch", "--data-dir", str(tmp_path))
+    assert "validator: " in out.stdout, out.stdout + out.stderr  # the task's validator judged the run
+    run, steps = recorded(out, tmp_path)
+    assert run.task_id == "galculator.press-digit/0" and run.verdict is not None
+    assert run.provenance.model == "bundled" and run.provenance.generation.get("backend") == "bundled"
+    assert run.provenance.checkpoint and len(run.provenance.checkpoint) >= 16
+    assert steps and steps[0].raw_output and steps[0].raw_output.startswith("bundled {"), steps[:1]
+
+
+def test_judge_self_needs_a_vlm(tmp_path: Path) -> None:
+    out = cua("run", "Press 7", "--app", "galculator", "--judge", "self", "--batch", "--data-dir",
+              str(tmp_path), timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "--judge self needs a vision-language model" in out.stderr, out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
 
 
 def test_bad_model_arguments_are_one_line(tmp_path: Path) -> None:

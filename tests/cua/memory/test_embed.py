@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from cua.errors import CuaError, UsageError
-from cua.memory import ExperienceIndex, MiniLMEncoder, NewItem, StaticEncoder, StepNote, TextEncoder, embed
+from cua.memory import ExperienceIndex, MiniLMEncoder, NewItem, StaticEncoder, StepNote, TextEncoder
 from cua.memory.index import MemoryIndexError
+from cua.models import embed
 
 PARAPHRASES = [
     ("In the file manager, create a folder named reports.", "Using the file browser, make a dir reports."),

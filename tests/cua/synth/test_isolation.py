@@ -1,4 +1,4 @@
-"""Synthesis never sees the built-in tasks: it runs with their suites masked and their module blocked.
+"""Synthesis and learning never see the built-in tasks: they run with the suites masked, the module blocked.
 
 The built-in tasks are evaluation only. An exploration (seed state, walk, candidates, admission,
 task files) runs here in a bubblewrap mount namespace where cua/tasks/suites is an empty tmpfs,
@@ -49,6 +49,23 @@ settings = ExploreSettings(sys.argv[2], episodes=1, random_actions=3, gui_near_m
 summary = Explorer(settings, data, XvfbSandbox).run()
 out["summary"] = summary
 out["task_files"] = sorted(p.name for p in (data / "synth").rglob("*.yaml"))
+
+# The dataset builder and the trainer of the bundled policy, on what the exploration made.
+from cua.explore.db import ExploreDB
+from cua.explore.rounds import listed_tasks
+from cua.learn.dataset import build_rows
+from cua.learn.train import TrainConfig, train_bundled
+from cua.store import TrajectoryStore
+
+db = ExploreDB(data / "explore.sqlite")
+box = XvfbSandbox()
+try:
+    rows, report = build_rows(lambda: box, listed_tasks(db), TrajectoryStore(data))
+finally:
+    box.close()
+out["rows"] = len(rows)
+if rows:
+    out["trained_epochs"] = train_bundled(rows, data / "checkpoint", TrainConfig(epochs=2)).epochs_run
 out["builtin_loaded"] = "cua.tasks.builtin" in sys.modules
 print("RESULT " + json.dumps(out))
 """
@@ -69,4 +86,6 @@ def test_exploration_runs_with_the_builtin_suites_masked(app: str) -> None:
     assert summary["status"] == "finished" and summary["walks"] == 1, summary
     assert summary["candidates"] >= 1, summary  # synthesis did its work without them
     assert len(out["task_files"]) == summary["admitted_tasks"]
+    if out["task_files"]:  # the learner ran on them, still without the built-in tasks
+        assert out["rows"] > 0 and out["trained_epochs"] == 2
     assert any(SUITES.glob("*.yaml"))  # outside the namespace nothing was touched

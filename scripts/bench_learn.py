@@ -1,0 +1,159 @@
+"""Benchmark of the bundled policy on the built-in suite, which it never trained on, beside the baselines.
+
+Prints one JSON object on stdout (progress on stderr). The bundled policy learns only from tasks
+exploration synthesized (``cua.learn``), so every built-in task is a test task. Figures, each
+with a 95 % Wilson interval, for ``bundled``, ``match`` and ``random`` on the same tasks:
+
+- ``builtin_success`` and ``builtin_success_by_app``;
+- ``single_step_success``: tasks whose oracle is one action;
+- ``eval_split_success``: families marked ``split: eval``;
+- ``ceiling_misses``: per family the bundled policy fails, the oracle's actions its action
+  space cannot produce (drag, scroll, ...), i.e. what bounds it by design;
+- ``step_latency_ms`` / ``step_latency_p95_ms``: the bundled policy's step (reading the screen
+  plus the network), overall and per app;
+- ``wall_s`` of the whole benchmark.
+
+``--quick`` (for CI) runs one instance per family without LibreOffice and Chromium.
+
+    python scripts/bench_learn.py [--checkpoint DIR] [--parallel 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cua.eval.suite import EvalReport, evaluate, select_tasks
+from cua.policies.registry import policy_factory
+from cua.store import TrajectoryStore
+from cua.tasks import TaskSpec
+
+POLICIES = ("bundled", "match", "random")
+PRODUCIBLE = frozenset({"click", "type", "key", "wait_for"})
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> dict[str, Any]:
+    """Return the rate and its Wilson score interval."""
+    if n == 0:
+        return {"rate": None, "n": 0, "ci95": None}
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return {"rate": round(p, 4), "n": n, "successes": successes,
+            "ci95": [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]}  # fmt: skip
+
+
+def rate_of(report: EvalReport, keep: set[str] | None = None) -> dict[str, Any]:
+    """Return the Wilson rate over the report's episodes (of the tasks in ``keep``)."""
+    eps = [e for e in report.episodes if keep is None or e.task in keep]
+    return wilson(sum(e.passed for e in eps), len(eps))
+
+
+def single_step(task: TaskSpec) -> bool:
+    """Return whether the task's oracle is one action."""
+    return task.oracle is not None and sum(1 for s in task.oracle if s.is_action) == 1
+
+
+def ceiling(task: TaskSpec) -> list[str]:
+    """Return the kinds of oracle step the bundled policy cannot produce."""
+    return sorted({s.kind for s in task.oracle or () if s.kind not in PRODUCIBLE})
+
+
+def latencies(store: TrajectoryStore, report: EvalReport) -> tuple[list[float], dict[str, list[float]]]:
+    """Return the bundled policy's step latencies (reading the screen + the network), all and per app."""
+    every: list[float] = []
+    by_app: dict[str, list[float]] = defaultdict(list)
+    for ep in report.episodes:
+        if ep.run_id is None:
+            continue
+        for step in store.steps(ep.run_id):
+            t = step.timings
+            if "policy" in t:
+                ms = float(t["policy"])
+                every.append(ms)
+                by_app[ep.app].append(ms)
+    return every, by_app
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """Return the q-quantile (0..1) of ``values``, or None."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="bundled checkpoint (default: shipped)")
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument(
+        "--quick", action="store_true", help="one instance per family, no LibreOffice/Chromium"
+    )
+    parser.add_argument("--instances", type=int, default=None, help="tasks per family (default: all)")
+    parser.add_argument(
+        "--policies", default=",".join(POLICIES), help="comma-separated: bundled,match,random"
+    )
+    args = parser.parse_args()
+    t0 = time.monotonic()
+    instances = 1 if args.quick else args.instances
+    tasks = select_tasks("all", instances=instances, include_slow=not args.quick)
+    singles = {t.id for t in tasks if single_step(t)}
+    eval_split = {t.id for t in tasks if t.split == "eval"}
+    by_id = {t.id: t for t in tasks}
+    out: dict[str, Any] = {"tasks": len(tasks), "quick": args.quick, "parallel": args.parallel}
+    success: dict[str, Any] = {}
+    by_app: dict[str, Any] = {}
+    single: dict[str, Any] = {}
+    evals: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, TrajectoryStore(Path(tmp)) as store:
+        for name in args.policies.split(","):
+            factory = (
+                policy_factory(name, bundled=args.checkpoint) if name == "bundled" else policy_factory(name)
+            )
+
+            def progress(ep: Any, name: str = name) -> None:
+                print(f"{name}: {'pass' if ep.passed else 'FAIL'} {ep.task} {ep.steps} steps "
+                      f"{ep.wall_s:.1f} s", file=sys.stderr)  # fmt: skip
+
+            report = evaluate(tasks, factory, policy_name=name, suite="all", parallel=args.parallel,
+                              store=store, on_episode=progress)  # fmt: skip
+            success[name] = rate_of(report)
+            apps = sorted({e.app for e in report.episodes})
+            by_app[name] = {a: rate_of(report, {e.task for e in report.episodes if e.app == a}) for a in apps}
+            single[name] = rate_of(report, singles)
+            evals[name] = rate_of(report, eval_split)
+            if name == "bundled":
+                every, per_app = latencies(store, report)
+                out["step_latency_ms"] = pct(every, 0.5)
+                out["step_latency_p95_ms"] = pct(every, 0.95)
+                out["step_latency_ms_by_app"] = {a: {"p50": pct(v, 0.5), "p95": pct(v, 0.95)}
+                                                 for a, v in sorted(per_app.items())}  # fmt: skip
+                missed: dict[str, list[str]] = {}
+                for e in report.episodes:
+                    if not e.passed:
+                        missed.setdefault(e.family, ceiling(by_id[e.task]))
+                out["ceiling_misses"] = {f: c for f, c in sorted(missed.items()) if c}
+                out["bundled_failed_families"] = sorted(missed)
+                out["bundled_mean_steps"] = round(statistics.mean(e.steps for e in report.episodes), 2)
+    out.update(builtin_success=success, builtin_success_by_app=by_app, single_step_success=single)
+    out.update(single_step_tasks=len(singles), eval_split_success=evals, eval_split_tasks=len(eval_split))
+    out["wall_s"] = round(time.monotonic() - t0, 1)
+    out["machine"] = {"nproc": os.cpu_count(), "load": os.getloadavg()}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
