@@ -15,7 +15,16 @@ with a 95 % Wilson interval, for ``bundled``, ``match`` and ``random`` on the sa
 
 ``--quick`` (for CI) runs one instance per family without LibreOffice and Chromium.
 
+``--iterations N`` measures the learning loop instead (``iterations`` in the JSON): in a fresh
+data directory, N rounds of explore (``cua explore``, the same ``--episodes`` per app each round,
+a new seed each round) then ``cua train`` (rows, a candidate, the gate, the registry); after each
+round the policy in use (the registry's current model, else the shipped one) runs the built-in
+tasks of ``--suite``. Per round: the success rate with its Wilson interval and the gate's
+decision; then the exact sign test (``cua.learn.gate``) of the last round against the first on
+the same tasks, and a plot (``--plot``, PNG) of success per round.
+
     python scripts/bench_learn.py [--checkpoint DIR] [--parallel 2] [--quick]
+    python scripts/bench_learn.py --iterations 3 --apps galculator --episodes 6 --suite galculator
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +49,7 @@ from cua.policies.registry import policy_factory
 from cua.store import TrajectoryStore
 from cua.tasks import TaskSpec
 
+ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ("bundled", "match", "random")
 PRODUCIBLE = frozenset({"click", "type", "key", "wait_for"})
 
@@ -95,6 +106,89 @@ def pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
+def run_cli(*args: str) -> dict[str, Any]:
+    """Run ``python -m cua ARGS --json`` and return its JSON (progress goes to our stderr)."""
+    done = subprocess.run([sys.executable, "-m", "cua", *args, "--json"], check=True,
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    return dict(json.loads(done.stdout))
+
+
+def iterations(args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``args.iterations`` explore → train → gate rounds and measure the built-in suite after each."""
+    from cua.explore.rounds import current_checkpoint
+    from cua.learn.gate import sign_test_p_value
+
+    tasks = select_tasks(args.suite, instances=args.instances, include_slow=False)
+    data = Path(tempfile.mkdtemp(prefix="cua-iterations-")) if args.keep is None else args.keep
+    rounds: list[dict[str, Any]] = []
+    outcomes: list[dict[str, bool]] = []
+    for r in range(args.iterations):
+        t0 = time.monotonic()
+        explored = {}
+        for app in args.apps.split(","):
+            got = run_cli(
+                "explore", "--app", app, "--episodes", str(args.episodes), "--seed", str(100 + r),
+                "--attempts", "1", "--parallel", str(args.parallel), "--data-dir", str(data),
+            )  # fmt: skip
+            explored[app] = got.get("admitted_tasks")
+        trained = run_cli("train", "--data-dir", str(data))
+        checkpoint, name = current_checkpoint(data)
+        with tempfile.TemporaryDirectory() as tmp, TrajectoryStore(Path(tmp)) as store:
+            report = evaluate(tasks, policy_factory("bundled", bundled=checkpoint), policy_name="bundled",
+                              suite=args.suite, parallel=args.parallel, store=store)  # fmt: skip
+        outcomes.append({e.task: e.passed for e in report.episodes})
+        rounds.append({
+            "round": r + 1, "model": name, "promoted": trained.get("promoted"),
+            "gate": trained.get("decision"), "explored_tasks": explored,
+            "builtin_success": rate_of(report), "seconds": round(time.monotonic() - t0, 1),
+        })  # fmt: skip
+        print(f"round {r + 1}: {name} {rounds[-1]['builtin_success']}", file=sys.stderr)
+    first, last = outcomes[0], outcomes[-1]
+    wins = sum(1 for t in first if last.get(t) and not first[t])
+    losses = sum(1 for t in first if first[t] and not last.get(t))
+    rates = [r["builtin_success"]["rate"] or 0.0 for r in rounds]
+    out = {
+        "suite": args.suite, "tasks": len(tasks), "apps": args.apps, "episodes_per_round": args.episodes,
+        "rounds": rounds, "data_dir": str(data), "rise": round(rates[-1] - rates[0], 4),
+        "first_vs_last": {"wins": wins, "losses": losses, "p": round(sign_test_p_value(wins, losses), 4)},
+    }  # fmt: skip
+    if args.plot is not None:
+        plot(rounds, args.plot)
+        out["plot"] = str(args.plot)
+    return out
+
+
+def plot(rounds: list[dict[str, Any]], path: Path) -> None:
+    """Draw built-in success per round with its 95 % interval (PIL: no plotting library needed)."""
+    from PIL import Image, ImageDraw
+
+    w, h, m = 640, 360, 50
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle([m, m // 2, w - m // 2, h - m], outline="black")
+    for k in range(0, 11, 2):
+        y = h - m - (h - 1.5 * m) * k / 10
+        d.line([m - 4, y, m, y], fill="black")
+        d.text((8, y - 6), f"{k / 10:.1f}", fill="black")
+    n = len(rounds)
+    points = []
+    for i, r in enumerate(rounds):
+        x = m + (w - 1.5 * m) * (i + 0.5) / n
+        s = r["builtin_success"]
+        y = h - m - (h - 1.5 * m) * (s["rate"] or 0)
+        lo, hi = s["ci95"] or [0, 0]
+        d.line([x, h - m - (h - 1.5 * m) * lo, x, h - m - (h - 1.5 * m) * hi], fill="gray", width=2)
+        d.text((x - 20, h - m + 8), f"round {r['round']}", fill="black")
+        points.append((x, y))
+    d.line(points, fill="blue", width=3)
+    for x, y in points:
+        d.ellipse([x - 4, y - 4, x + 4, y + 4], fill="blue")
+    d.text((m, 6), "built-in success of the policy in use after each explore → train → gate round",
+           fill="black")  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="bundled checkpoint (default: shipped)")
@@ -106,8 +200,18 @@ def main() -> None:
     parser.add_argument(
         "--policies", default=",".join(POLICIES), help="comma-separated: bundled,match,random"
     )
+    parser.add_argument("--iterations", type=int, default=0, help="measure N learning rounds instead")
+    parser.add_argument("--apps", default="galculator", help="with --iterations: apps explored each round")
+    parser.add_argument("--episodes", type=int, default=6, help="with --iterations: walks per app per round")
+    parser.add_argument("--suite", default="all", help="with --iterations: built-in tasks measured")
+    parser.add_argument("--plot", type=Path, default=None, help="with --iterations: write the plot here")
+    parser.add_argument("--keep", type=Path, default=None, help="with --iterations: data directory to use")
     args = parser.parse_args()
     t0 = time.monotonic()
+    if args.iterations:
+        measured = iterations(args)
+        print(json.dumps({"iterations": measured, "wall_s": round(time.monotonic() - t0, 1)}, indent=1))
+        return
     instances = 1 if args.quick else args.instances
     tasks = select_tasks("all", instances=instances, include_slow=not args.quick)
     singles = {t.id for t in tasks if single_step(t)}

@@ -2,6 +2,7 @@
 
     python scripts/train_bundled.py --data-dir DIR [--data-dir DIR2 ...] --rows OUT_ROWS [--out DIR]
     python scripts/train_bundled.py --rows ROWS [--out DIR]       (retrain from a saved dataset)
+    python scripts/train_bundled.py --data-dir DIR --merge OLD_ROWS --rows OUT_ROWS  (new rows + saved ones)
 
 With ``--data-dir``, every task the exploration in DIR synthesized and proved (``explore.sqlite``)
 and every verified attempt at one is re-enacted in a sandbox into training rows
@@ -74,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, action="append", default=[], help="an exploration's data")
     parser.add_argument("--rows", type=Path, required=True, help="the dataset folder (written or read)")
+    parser.add_argument("--merge", type=Path, action="append", default=[],
+                        help="a saved dataset whose rows join the built ones (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the shipped one)")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--aux-weight", type=float, default=TrainConfig.aux_weight)
@@ -82,11 +85,11 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or default_checkpoint()
     figures: dict[str, object] = {}
+    rows: list[Row] = []
+    t0 = time.monotonic()
     if args.data_dir:
         from sandbox import XvfbSandbox
 
-        t0 = time.monotonic()
-        rows = []
         builds = []
         for data in args.data_dir:
             db = ExploreDB(data / "explore.sqlite")
@@ -99,10 +102,11 @@ def main() -> None:
                 db.close()
             rows += got
             builds.append({"data_dir": str(data), **report.as_dict()})
-        rows = dedup(rows)
-        save_rows(rows, args.rows)
         figures["build_s"] = round(time.monotonic() - t0, 1)
         figures["builds"] = builds
+    rows += [r for folder in args.merge for r in load_rows(folder)]
+    if args.data_dir or args.merge:
+        save_rows(dedup(rows), args.rows)
     rows = load_rows(args.rows)
     training = balance(rows, random.Random(args.seed))
     t1 = time.monotonic()

@@ -35,6 +35,7 @@ from cua.policies.match import MatchPolicy
 from cua.policies.registry import BUNDLED, PolicyFactory, policy_factory
 from cua.store import RunSource, TrajectoryStore
 from cua.synth.admit import RANDOM_ACTIONS, admit
+from cua.synth.compose import PER_WALK, compose
 from cua.synth.derive import derive
 from cua.synth.seeds import seed_task
 from cua.synth.walk import Novelty, walk
@@ -63,6 +64,8 @@ class ExploreSettings:
     moves: int = MOVES_PER_WALK
     random_actions: int = RANDOM_ACTIONS
     gui_near_misses: bool = True
+    composed: int = PER_WALK
+    """Goal-level candidates composed per walk (``cua.synth.compose``; 0: none)."""
     attempts: int = 2
     """Attempts at admitted tasks after each walk (0: explore and admit only)."""
     policy: str = "match"
@@ -324,7 +327,9 @@ class Explorer:
             sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, text_pool=_text_pool
         )
         provenance = {"exploration": self.exploration_id, "walk": number}
-        candidates = derive(w, s.app, seed.setup, provenance)
+        candidates = derive(w, s.app, seed.setup, provenance) + compose(
+            w, s.app, seed.setup, provenance, rng, s.composed
+        )
         report = admit(
             sandbox,
             candidates,

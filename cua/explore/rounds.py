@@ -218,6 +218,8 @@ def learning_round(
         test = SequentialSignTest(settings.gate)
         pairs: list[tuple[bool, bool]] = []
         for i, st in enumerate(gate_tasks):
+            if test.state() != "continue":  # decided, possibly before any instance (too few to reach alpha)
+                break
             c = play(
                 lambda: candidate, [st], sandbox, store, settings.seed + i, settings.max_steps, "candidate"
             )[0]
@@ -225,8 +227,6 @@ def learning_round(
             pairs.append((c, p))
             test.add(c, p)
             say(f"gate {i + 1}/{len(gate_tasks)}: candidate {_word(c)}, parent {_word(p)}")
-            if test.state() != "continue":
-                break
         reg_c = play(lambda: candidate, regression, sandbox, store, 10_000, settings.max_steps, "candidate")
         reg_p = play(lambda: parent, regression, sandbox, store, 10_000, settings.max_steps, "parent")
         decision = decide(pairs, list(zip(reg_c, reg_p, strict=True)), settings.gate)

@@ -511,10 +511,16 @@ def dedup(rows: Iterable[Row]) -> list[Row]:
     return out
 
 
-def balance(rows: Sequence[Row], rng: random.Random, per_kind: int | None = None) -> list[Row]:
-    """Return rows with each task kind capped at ``per_kind`` (default: twice the median kind's count).
+#: The default cap of a kind never falls below this many rows: with a few rare kinds the median
+#: is small, and twice it would throw away most of what the common kinds teach.
+MIN_PER_KIND = 256
 
-    A kind with many tasks (file edits) would otherwise drown the rare ones (a toggle).
+
+def balance(rows: Sequence[Row], rng: random.Random, per_kind: int | None = None) -> list[Row]:
+    """Return rows with each task kind capped at ``per_kind``.
+
+    The default cap is twice the median kind's count, but at least ``MIN_PER_KIND``. A kind
+    with many tasks (field texts) would otherwise drown the rare ones (a toggle).
     """
     groups: dict[str, list[Row]] = {}
     for r in rows:
@@ -522,7 +528,7 @@ def balance(rows: Sequence[Row], rng: random.Random, per_kind: int | None = None
     if not groups:
         return []
     sizes = sorted(len(g) for g in groups.values())
-    cap = per_kind or max(1, 2 * sizes[len(sizes) // 2])
+    cap = per_kind or max(MIN_PER_KIND, 2 * sizes[len(sizes) // 2])
     out: list[Row] = []
     for kind in sorted(groups):
         g = groups[kind]

@@ -79,14 +79,18 @@ BASE_KEYS = (
     "end", "pageup", "pagedown", "space", "f2", "ctrl+a", "ctrl+c", "ctrl+v", "ctrl+x",
     "ctrl+z", "ctrl+s", "ctrl+n", "ctrl+o", "ctrl+f", "ctrl+b", "ctrl+i", "ctrl+u",
 )  # fmt: skip
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 """Bumped whenever a feature is added, removed or changed: a checkpoint says which it was made for."""
 OPTION_LEX = 21
 """Width of an option's hand-made features (lexical match, state, geometry, history)."""
-HISTORY_DIM = 2 * (len(KINDS) + 1) + 9
+HISTORY_DIM = 2 * (len(KINDS) + 1) + 11
 SPAN_DIM = MAX_SPANS + 6
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|‘([^’]+)’|“([^”]+)”")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+#: An arithmetic expression as a person writes it: numbers joined by spaced operators, maybe grouped.
+_EXPRESSION = re.compile(r"\(?\s*\d+(?:\.\d+)?\s*\)?(?:\s+[-+×x*/÷−]\s+\(?\s*\d+(?:\.\d+)?\s*\)?)+")
+#: How a keypad labels the operators an instruction writes.
+_KEYPAD_SYMBOLS = str.maketrans({"×": "*", "x": "*", "÷": "/", "−": "-", " ": None})
 _WORD = re.compile(r"\w+")
 
 
@@ -141,11 +145,24 @@ def spans_of(instruction: str) -> list[str]:
     quoted = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(instruction)]
     rest = _QUOTED.sub(" ", instruction)
     numbers = [m.group(0) for m in _NUMBER.finditer(rest)]
+    # Last, so that the index of every other span stays as it was before expressions were spans.
+    expressions = [
+        _balanced(m.group(0).strip()).translate(_KEYPAD_SYMBOLS) for m in _EXPRESSION.finditer(rest)
+    ]
     out: list[str] = []
-    for s in (*quoted, *numbers):
+    for s in (*quoted, *numbers, *expressions):
         if s and s not in out:
             out.append(s)
     return out[:MAX_SPANS]
+
+
+def _balanced(expr: str) -> str:
+    """Return ``expr`` without a parenthesis the match cut from its partner (a trailing ')' of prose)."""
+    while expr.count(")") > expr.count("(") and expr.endswith(")"):
+        expr = expr[:-1].rstrip()
+    while expr.count("(") > expr.count(")") and expr.startswith("("):
+        expr = expr[1:].lstrip()
+    return expr
 
 
 @dataclass(frozen=True)
@@ -287,23 +304,53 @@ def _kind_onehot(kind: str | None) -> list[float]:
     return vec
 
 
-def spelled(clicked: Sequence[tuple[Any, Any]], spans: Sequence[str]) -> tuple[set[str], set[str]]:
-    """Return (next characters, characters) of the spans being spelled out on one-character controls.
+@dataclass(frozen=True)
+class Spelling:
+    """How far the instruction's spans are spelled out on one-character controls (a keypad)."""
+
+    nexts: set[str]
+    """The next character of the span furthest along (the longest of those tied)."""
+    chars: set[str]
+    """Every character of every span."""
+    complete: bool
+    """The last clicks spelled a whole span (the expression is entered: '=' or done comes next)."""
+    after: bool
+    """A whole span was spelled earlier and something was clicked since."""
+
+
+def spelled(clicked: Sequence[tuple[Any, Any]], spans: Sequence[str]) -> Spelling:
+    """Return how far the spans are spelled out by the latest clicks on one-character labels.
 
     A keypad enters '69' as a click on '6' then on '9': the last clicks on one-character labels
     that spell the start of a span say how far it got; its next character is what to click next.
+    Where spans overlap ('37', '18' and the expression '37+18'), the one furthest along leads.
     """
+    labels = [label if isinstance(label, str) else "" for _, label in clicked]
     tail: list[str] = []
-    for _, label in reversed(clicked):
-        if not isinstance(label, str) or len(label) != 1:
+    for label in reversed(labels):
+        if len(label) != 1:
             break
         tail.insert(0, label)
-    nexts: set[str] = set()
+    progress: list[tuple[int, int, str]] = []
+    finished: list[str] = []
     for s in spans:
         done = max(k for k in range(min(len(tail), len(s)) + 1) if "".join(tail[len(tail) - k :]) == s[:k])
         if done < len(s):
-            nexts.add(s[done])
-    return nexts, {c for s in spans for c in s}
+            progress.append((done, len(s), s[done]))
+        elif s:
+            finished.append(s)
+    longest = max(finished, key=len, default="")
+    # A span inside a finished one is finished with it; one not begun waits while another is done.
+    progress = [p for p in progress if not longest or p[0] >= len(longest)]
+    typed = "".join(label if len(label) == 1 else "\x00" for label in labels)
+    seen = max((s for s in spans if s and s in typed), key=len, default="")
+    after = bool(seen) and not typed.endswith(seen) and not any(p[0] for p in progress)
+    if after:
+        progress = []  # entered and confirmed: nothing more to spell
+    best = max(progress, default=None)
+    nexts = {c for done, size, c in progress if best is not None and (done, size) == best[:2]}
+    complete = bool(longest) and not progress
+    return Spelling(nexts, {c for s in spans for c in s}, complete, after)
 
 
 def featurize(inp: PolicyInput, encode: Encode) -> Features:
@@ -322,7 +369,8 @@ def featurize(inp: PolicyInput, encode: Encode) -> Features:
     clicked = [(h.get("role"), h.get("label")) for h in past if h.get("kind") in POINTER_KINDS]
     typed = [str(h.get("text", "")) for h in past if h.get("kind") == "type"]
     width, height = inp.screen_size
-    next_chars, span_chars = spelled(clicked, spans)
+    spelling = spelled(clicked, spans)
+    next_chars, span_chars = spelling.nexts, spelling.chars
     lex = np.zeros((len(options), OPTION_LEX), np.float32)
     for i, o in enumerate(options):
         label = o.label()
@@ -365,6 +413,8 @@ def featurize(inp: PolicyInput, encode: Encode) -> Features:
             float(bool(past) and past[-1].get("kind") == "type" and bool(past[-1].get("span"))),
             float(not options),
             float(any(o.text.strip() in spans for o in options if o.text.strip())),
+            float(spelling.complete),
+            float(spelling.after),
         ],
         np.float32,
     )

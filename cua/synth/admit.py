@@ -214,18 +214,24 @@ def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
 def _shorten(sandbox: Sandbox, d: Admission, settle_s: float) -> bool:
     """Drop the moves the outcome does not need; return whether any went.
 
-    Tried last to first, each from a fresh start; the last move, which made the change, stays.
-    ``d`` then holds the shorter candidate and task.
+    Single moves are tried last to first, then adjacent pairs of what is left (a menu opened and
+    one of its items: neither can go alone), each from a fresh start; the last move, which made
+    the change, stays. ``d`` then holds the shorter candidate and task.
     """
     moves = list(d.candidate.moves)
-    for i in range(len(moves) - 2, -1, -1):
-        trial = with_chain(d.candidate, moves[:i] + moves[i + 1 :])
-        try:
-            task = parse_document(trial.document)[0].instance(0)
-        except (TaskSpecError, TaskError):
-            continue
-        if _replay_passes(sandbox, task, settle_s):
-            moves = trial.moves
+    # A composed goal's presses all count but a leading clear: only that one is worth a replay.
+    composed = bool(d.candidate.provenance.get("composed"))
+    for width in (1,) if composed else (1, 2):
+        for i in (0,) if composed else range(len(moves) - 1 - width, -1, -1):
+            if i + width > len(moves) - 1:
+                continue  # an earlier removal shortened the chain under this window
+            trial = with_chain(d.candidate, moves[:i] + moves[i + width :])
+            try:
+                task = parse_document(trial.document)[0].instance(0)
+            except (TaskSpecError, TaskError):
+                continue
+            if _replay_passes(sandbox, task, settle_s):
+                moves = trial.moves
     if len(moves) == len(d.candidate.moves):
         return False
     d.candidate = with_chain(d.candidate, moves)

@@ -91,6 +91,23 @@ def app_name(app: str) -> str:
     return name or app
 
 
+def app_kind(app: str) -> str:
+    """Return what sort of program ``app`` is, from its profile's description, or its everyday name.
+
+    "galculator, a GTK3 scientific calculator" is a "scientific calculator": instructions may
+    say "the scientific calculator" as a person would, rather than the program's name.
+    """
+    try:
+        described = find_profile(app).description or ""
+    except Exception:
+        return app_name(app)
+    found = re.search(r", an? (.+?)(?: \(|;|$)", described)
+    if found is None:
+        return app_name(app)
+    words = [w for w in found.group(1).split() if not re.fullmatch(r"GTK\d?|Qt\d?", w)]
+    return " ".join(words) or app_name(app)
+
+
 def control_words(key: NodeKey) -> str:
     """Return how an instruction names a control: ``the 'Bold' check box``, ``the text field``."""
     role = ROLE_WORDS.get(key.role, key.role)
@@ -200,24 +217,36 @@ def _candidate(
         return cand
     validator, values = made
     values["app"] = name
-    phrasings = grammar()["files" if kind.startswith("files/") else kind]
-    texts_out = [_fill(p, values) for p in phrasings]
-    cand.provenance.update({"change": change.describe()})
+    return with_chain(
+        proposal(cand, setup, validator, values, "files" if kind.startswith("files/") else kind), chain
+    )
+
+
+def proposal(
+    cand: Candidate,
+    setup: Sequence[SetupItem],
+    validator: Mapping[str, Any],
+    values: Mapping[str, str],
+    phrasing: str,
+) -> Candidate:
+    """Fill ``cand``'s task document: the instruction and paraphrases from ``grammar()[phrasing]``."""
+    texts_out = [_fill(p, values) for p in grammar()[phrasing]]
+    cand.provenance.update({"change": cand.change.describe()})
     cand.document = {
         "id": "",  # with_chain names it after its demonstration
-        "app": app,
+        "app": cand.app,
         "split": "train",
         "difficulty": 0,
-        "tags": ["synthesized", kind],
-        "description": f"Synthesized from an exploration walk: {change.describe()}",
+        "tags": ["synthesized", cand.kind],
+        "description": f"Synthesized from an exploration walk: {cand.change.describe()}",
         "instruction": escape(texts_out[0]),
         "paraphrases": escape(texts_out[1:]),
         "setup": setup_json(setup),
         "generated": "walk",
         "oracle": [],
-        "validator": escape(validator),
+        "validator": escape(dict(validator)),
     }
-    return with_chain(cand, chain)
+    return cand
 
 
 def with_chain(cand: Candidate, chain: Sequence[Move]) -> Candidate:

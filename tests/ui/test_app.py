@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from cua.store import Actor, RunStatus, TrajectoryStore, VerdictSource
-from tests.conftest import tagged_processes
+from tests.conftest import TAG, tagged_processes
 
 pytestmark = pytest.mark.x11
 
@@ -145,10 +145,14 @@ def test_cua_app_opens_the_window(qt_display: str, tmp_path: Path) -> None:
 
 
 def test_run_a_script_and_watch_it_finish(
-    qtbot: Any, window: Any, data_dir: Path, tmp_path: Path, shots_dir: Path
+    qtbot: Any, window: Any, data_dir: Path, tmp_path: Path, shots_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     save(window, shots_dir, "run-pane.png")
-    before = {pid for pid, _ in tagged_processes()}
+    # This run's own tag: the other pytest worker's sandboxes carry the session's tag, and one
+    # started while this run was going would look like a process the run left behind.
+    tag = f"{TAG}-run-pane"
+    monkeypatch.setenv("CUA_SANDBOX_TAG", tag)
+    before = {pid for pid, _ in tagged_processes(tag)}
     script = write_script(
         tmp_path / "echo.json",
         [
@@ -161,6 +165,7 @@ def test_run_a_script_and_watch_it_finish(
     pane = window.run_pane
     start_script_run(qtbot, window, script, "print hello from cua in the terminal")
     qtbot.waitUntil(lambda: pane.steps.rowCount() >= 3, timeout=60_000)
+    assert [pid for pid, _ in tagged_processes(tag) if pid not in before], "the run's sandbox lacks its tag"
     qtbot.waitUntil(lambda: pane.view.frames_shown >= 1, timeout=10_000)
     save(window, shots_dir, "run-live.png")
     wait_finished(qtbot, pane)
@@ -176,7 +181,9 @@ def test_run_a_script_and_watch_it_finish(
         assert run.status is RunStatus.SUCCESS and run.step_count == 4
         assert run.provenance.model.startswith("script")
     deadline = time.monotonic() + 10  # the run's sandbox (Xvfb, guest, app) is gone once it ended
-    while (left := [c for pid, c in tagged_processes() if pid not in before]) and time.monotonic() < deadline:
+    while (
+        left := [c for pid, c in tagged_processes(tag) if pid not in before]
+    ) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], f"the run left processes behind: {left}"
 
@@ -504,6 +511,9 @@ def test_explore_start_stop_resume_and_report(
     pane.random_actions.setValue(3)
     pane.gui_near_misses.setChecked(False)
     pane.policy.setCurrentIndex(pane.policy.findData("oracle"))
+    # Composed goals cost several replays each and have their own tests (test_compose.py); this
+    # test is about the pane's start, stop and resume, so its walks propose only derived tasks.
+    monkeypatch.setattr("cua.explore.loop.compose", lambda *args, **kwargs: [])
     qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
     assert pane.running and not pane.start_button.isEnabled()
     qtbot.waitUntil(lambda: not pane.running, timeout=240_000)

@@ -68,6 +68,31 @@ def test_spans_are_quoted_values_then_numbers() -> None:
     assert sf.spans_of('Show “42” and "x y"') == ["42", "x y"]
 
 
+def test_an_arithmetic_expression_is_a_span_in_keypad_symbols_after_the_others() -> None:
+    assert sf.spans_of("Work out 60 + 15 please") == ["60", "15", "60+15"]
+    assert sf.spans_of("Find (44 - 7) × 40 (quickly)") == ["44", "7", "40", "(44-7)*40"]
+    assert sf.spans_of("Evaluate 12 ÷ 4.") == ["12", "4", "12/4"]
+    assert not any("-" in s for s in sf.spans_of("Rename file-2024-01 to 3"))  # unspaced: no operator
+
+
+def spell(instruction: str, *labels: str) -> sf.Spelling:
+    return sf.spelled([("push button", label) for label in labels], sf.spans_of(instruction))
+
+
+def test_spelling_follows_the_span_furthest_along_then_stops_once_confirmed() -> None:
+    text = "Work out 60 + 15 please"
+    assert spell(text).nexts == {"6"}
+    at_60 = spell(text, "6", "0")
+    assert at_60.nexts == {"+"} and not at_60.complete  # '60' is done, but the expression goes on
+    entered = spell(text, "6", "0", "+", "1", "5")
+    assert entered.nexts == set() and entered.complete and not entered.after
+    confirmed = spell(text, "6", "0", "+", "1", "5", "=")
+    assert confirmed.nexts == set() and not confirmed.complete and confirmed.after
+    assert spell("Press 3", "Edit", "3").complete  # a menu click before the keypad does not count
+    root = spell("Take the root of 729", "7", "2", "9", "sqrt")
+    assert root.after and root.nexts == set()
+
+
 def test_targets_round_trip_through_actions() -> None:
     options = sf.options_of(SCREEN)
     spans = ["notes.txt"]

@@ -203,3 +203,27 @@ def test_a_move_the_outcome_does_not_need_is_dropped_from_the_demonstration() ->
         assert decided.candidate.document["provenance"]["walk_moves"] == 3
         assert decided.candidate.document["id"] != twelve.document["id"]
         assert decided.candidate.validator_key == twelve.validator_key  # the same outcome
+
+
+def test_a_menu_opened_and_an_item_the_outcome_does_not_need_go_together() -> None:
+    """Edit, then one of its items, then '1', '2': neither menu move can go alone, the pair can."""
+    steps = [
+        {"click": {"role": "menu", "name": "Edit"}},
+        {"click": {"role": "menu item", "name": "Copy Display Value"}},
+        {"click": {"role": "toggle button", "name": "1"}},
+        {"click": {"role": "toggle button", "name": "2"}},
+    ]
+    queue = list(steps)
+
+    def choose(nodes: Sequence[A11yNode]) -> ChosenMove | None:
+        return ([queue.pop(0)], "move", None) if queue else None
+
+    with XvfbSandbox() as sb:
+        w = scripted_walk(sb, "galculator", choose, moves=4)
+        assert len(w.moves) == 4
+        cands = derive(w, "galculator", seed_of("galculator").setup, {})
+        twelve = next(c for c in cands if c.change.after == "12")
+        report = admit(sb, [twelve], random.Random(5), random_actions=0, gui_near_misses=False)
+        (decided,) = report.decisions
+        assert decided.admitted, decided.reason
+        assert [s["click"]["name"] for s in decided.candidate.document["oracle"]] == ["1", "2"]
