@@ -32,7 +32,7 @@ from cua.errors import UsageError
 from cua.eval.suite import Episode, EvalReport, evaluate, select_tasks
 from cua.explore import ExploreDB, Explorer, ExploreSettings, TaskRow, WalkResult
 from cua.explore.report import build as build_report
-from cua.explore.report import success_png
+from cua.explore.report import memory_png, success_png
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.session import memory_hooks
@@ -608,6 +608,11 @@ class Service:
         path = resolve_data_dir(self.data_dir) / "explore.sqlite"
         return success_png(path, app) if path.exists() else None
 
+    def memory_plot(self, app: str) -> bytes | None:
+        """Return the PNG plot of the memory's growth over ``app``'s exploration attempts (None: none)."""
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        return memory_png(path, app) if path.exists() else None
+
     def explored_tasks(self, app: str | None = None) -> list[TaskRow]:
         """Return the tasks exploration proved and admitted (for ``app``), oldest first."""
         path = resolve_data_dir(self.data_dir) / "explore.sqlite"
@@ -629,6 +634,26 @@ class Service:
             return [{**e, "summary": db.summary(e["id"])} for e in db.explorations()]
         finally:
             db.close()
+
+    def learning_rounds(self, app: str | None = None) -> list[dict[str, Any]]:
+        """Return the learning rounds of the explorations (of ``app``), oldest first.
+
+        Each is its gate decision's figures, with the exploration it ran in.
+        """
+        path = resolve_data_dir(self.data_dir) / "explore.sqlite"
+        if not path.exists():
+            return []
+        db = ExploreDB(path)
+        try:
+            found = [
+                {**r, "exploration": e["id"]}
+                for e in db.explorations()
+                if app is None or e["app"] == app
+                for r in db.learning_rounds(e["id"])
+            ]
+        finally:
+            db.close()
+        return sorted(found, key=lambda r: r["at"])
 
 
 __all__ = [

@@ -17,11 +17,12 @@ with a 95 % Wilson interval, for ``bundled``, ``match`` and ``random`` on the sa
 
 ``--iterations N`` measures the learning loop instead (``iterations`` in the JSON): in a fresh
 data directory, N rounds of explore (``cua explore``, the same ``--episodes`` per app each round,
-a new seed each round) then ``cua train`` (rows, a candidate, the gate, the registry); after each
-round the policy in use (the registry's current model, else the shipped one) runs the built-in
-tasks of ``--suite``. Per round: the success rate with its Wilson interval and the gate's
-decision; then the exact sign test (``cua.learn.gate``) of the last round against the first on
-the same tasks, and a plot (``--plot``, PNG) of success per round.
+a new seed each round) then ``cua train`` (rows, a candidate, the gate, the registry); before
+the first round (round 0: the shipped policy) and after each round, the policy in use (the
+registry's current model, else the shipped one) runs the built-in tasks of ``--suite``. Per
+round: the success rate with its Wilson interval and the gate's decision; then the exact sign
+test (``cua.learn.gate``) of the last round against round 0 on the same tasks, and a plot
+(``--plot``, PNG) of success per round.
 
     python scripts/bench_learn.py [--checkpoint DIR] [--parallel 2] [--quick]
     python scripts/bench_learn.py --iterations 3 --apps galculator --episodes 6 --suite galculator
@@ -122,6 +123,19 @@ def iterations(args: argparse.Namespace) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="cua-iterations-")) if args.keep is None else args.keep
     rounds: list[dict[str, Any]] = []
     outcomes: list[dict[str, bool]] = []
+
+    def measure(checkpoint: Path) -> EvalReport:
+        with tempfile.TemporaryDirectory() as tmp, TrajectoryStore(Path(tmp)) as store:
+            report = evaluate(tasks, policy_factory("bundled", bundled=checkpoint), policy_name="bundled",
+                              suite=args.suite, parallel=args.parallel, store=store)  # fmt: skip
+        outcomes.append({e.task: e.passed for e in report.episodes})
+        return report
+
+    t0 = time.monotonic()
+    start, name = current_checkpoint(data)  # round 0: the policy before this run learned anything
+    rounds.append({"round": 0, "model": name, "builtin_success": rate_of(measure(start)),
+                   "seconds": round(time.monotonic() - t0, 1)})  # fmt: skip
+    print(f"round 0: {name} {rounds[-1]['builtin_success']}", file=sys.stderr)
     for r in range(args.iterations):
         t0 = time.monotonic()
         explored = {}
@@ -133,10 +147,7 @@ def iterations(args: argparse.Namespace) -> dict[str, Any]:
             explored[app] = got.get("admitted_tasks")
         trained = run_cli("train", "--data-dir", str(data))
         checkpoint, name = current_checkpoint(data)
-        with tempfile.TemporaryDirectory() as tmp, TrajectoryStore(Path(tmp)) as store:
-            report = evaluate(tasks, policy_factory("bundled", bundled=checkpoint), policy_name="bundled",
-                              suite=args.suite, parallel=args.parallel, store=store)  # fmt: skip
-        outcomes.append({e.task: e.passed for e in report.episodes})
+        report = measure(checkpoint)
         rounds.append({
             "round": r + 1, "model": name, "promoted": trained.get("promoted"),
             "gate": trained.get("decision"), "explored_tasks": explored,
@@ -179,12 +190,15 @@ def plot(rounds: list[dict[str, Any]], path: Path) -> None:
         lo, hi = s["ci95"] or [0, 0]
         d.line([x, h - m - (h - 1.5 * m) * lo, x, h - m - (h - 1.5 * m) * hi], fill="gray", width=2)
         d.text((x - 20, h - m + 8), f"round {r['round']}", fill="black")
+        model = str(r.get("model", "")).split("-")[0] + (" (promoted)" if r.get("promoted") else "")
+        d.text((x - 30, h - m + 22), model, fill="gray")
+        d.text((x + 6, y - 14), f"{s['successes']}/{s['n']}", fill="blue")
         points.append((x, y))
     d.line(points, fill="blue", width=3)
     for x, y in points:
         d.ellipse([x - 4, y - 4, x + 4, y + 4], fill="blue")
-    d.text((m, 6), "built-in success of the policy in use after each explore → train → gate round",
-           fill="black")  # fmt: skip
+    d.text((m, 6), "built-in success (95% interval) of the policy in use after each explore -> train -> gate"
+           " round", fill="black")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 

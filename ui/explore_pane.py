@@ -34,14 +34,17 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from cua.errors import UsageError
 from cua.explore import Explorer, ExploreSettings, WalkResult
+from cua.explore.report import round_cells
 from cua.policies.registry import MODEL
 from cua.service import Service
+from cua.synth.compose import PER_WALK
 from ui import policies
 from ui.settings import text
 from ui.worker import Emit, Operation, run_in_background
@@ -57,6 +60,8 @@ POLICIES: tuple[tuple[str, str], ...] = (
 )
 #: Proven tasks listed, newest first.
 SHOWN_TASKS = 200
+#: Columns of the learning-rounds table (newest first): when, then ``round_cells``.
+ROUND_COLUMNS = ("When", "Model", "Gate", "Wins", "Losses", "p", "Rows", "Reason")
 
 
 @dataclass
@@ -124,6 +129,21 @@ class ExplorePane(QWidget):
         self.gui_near_misses = QCheckBox("also prove each task against altered demonstrations")
         self.gui_near_misses.setChecked(True)
         self.gui_near_misses.setToolTip("Stricter and slower admission: near misses run in the sandbox.")
+        self.composed = QSpinBox()
+        self.composed.setRange(0, 10)
+        self.composed.setValue(PER_WALK)
+        self.composed.setToolTip(
+            "Goal-level tasks composed per walk (keypad arithmetic, file operations); 0: none."
+        )
+        self.memory = QCheckBox("admit each judged attempt to the experience memory")
+        self.memory.setChecked(True)
+        self.train_every = QSpinBox()
+        self.train_every.setRange(0, 100_000)
+        self.train_every.setSpecialValueText("never")
+        self.train_every.setSuffix(" verified episodes")
+        self.train_every.setToolTip(
+            "Run a learning round (train, then the paired gate) after every this many verified episodes."
+        )
         self.policy = QComboBox()
         for name, label in POLICIES:
             self.policy.addItem(label, name)
@@ -141,6 +161,9 @@ class ExplorePane(QWidget):
         form.addRow("Attempting policy", self.policy)
         form.addRow("Trivial check", self.random_actions)
         form.addRow("Near misses", self.gui_near_misses)
+        form.addRow("Composed goals per walk", self.composed)
+        form.addRow("Memory", self.memory)
+        form.addRow("Train every", self.train_every)
 
         self.start_button = QPushButton("Start / resume")
         self.stop_button = QPushButton("Stop")
@@ -174,6 +197,11 @@ class ExplorePane(QWidget):
         self.plot = QLabel("no attempts yet")
         self.plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.plot.setMinimumHeight(240)
+        self.memory_plot = QLabel("no attempt admitted to memory yet")
+        self.memory_plot.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.plots = QTabWidget()
+        self.plots.addTab(self.plot, "Success over time per task kind")
+        self.plots.addTab(self.memory_plot, "Memory growth")
         self.tasks = QTableWidget(0, 4)
         self.tasks.setHorizontalHeaderLabels(["Task", "Kind", "Steps", "Instruction"])
         self.tasks.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
@@ -187,11 +215,19 @@ class ExplorePane(QWidget):
         self.explorations.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.explorations.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.explorations.verticalHeader().setVisible(False)
+        self.rounds = QTableWidget(0, len(ROUND_COLUMNS))
+        self.rounds.setHorizontalHeaderLabels(list(ROUND_COLUMNS))
+        self.rounds.horizontalHeader().setSectionResizeMode(
+            len(ROUND_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
+        )
+        self.rounds.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.rounds.verticalHeader().setVisible(False)
         right = QVBoxLayout()
-        right.addWidget(QLabel("Success over time per task kind"))
-        right.addWidget(self.plot)
+        right.addWidget(self.plots)
         right.addWidget(QLabel("Proven tasks (newest first)"))
         right.addWidget(self.tasks, 2)
+        right.addWidget(QLabel("Learning rounds and their gate decisions (the Models tab has the models)"))
+        right.addWidget(self.rounds, 1)
         right.addWidget(QLabel("Explorations in this data directory"))
         right.addWidget(self.explorations, 1)
         right_box = QWidget()
@@ -229,8 +265,11 @@ class ExplorePane(QWidget):
             attempts=self.attempts.value(),
             random_actions=self.random_actions.value(),
             gui_near_misses=self.gui_near_misses.isChecked(),
+            composed=self.composed.value(),
+            memory=self.memory.isChecked(),
             policy=str(self.policy.currentData()),
             disk_mb=float(self.disk.value()) or None,
+            train_every=self.train_every.value() or None,
         )
 
     def save_settings(self) -> None:
@@ -315,19 +354,25 @@ class ExplorePane(QWidget):
     def refresh(self) -> None:
         """Redraw the plot, the proven tasks and the explorations from the data directory."""
         app = self.app.currentText()
-        png = self.service.explore_plot(app) if app else None
-        if png is None:
-            self.plot.setPixmap(QPixmap())
-            self.plot.setText("no attempts yet")
-        else:
-            pixmap = QPixmap()
-            pixmap.loadFromData(png, "PNG")
-            self.plot.setPixmap(pixmap)
+        _show_png(self.plot, self.service.explore_plot(app) if app else None, "no attempts yet")
+        _show_png(
+            self.memory_plot,
+            self.service.memory_plot(app) if app else None,
+            "no attempt admitted to memory yet",
+        )
         tasks = list(reversed(self.service.explored_tasks(app)))[:SHOWN_TASKS]
         self.tasks.setRowCount(len(tasks))
         for row, task in enumerate(tasks):
             for col, value in enumerate((task.id, task.kind, str(task.chain), task.instruction)):
                 self.tasks.setItem(row, col, QTableWidgetItem(value))
+        rounds = list(reversed(self.service.learning_rounds(app or None)))
+        self.rounds.setRowCount(len(rounds))
+        for row, r in enumerate(rounds):
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["at"]))
+            for col, value in enumerate((when, *round_cells(r))):
+                item = QTableWidgetItem(str(value))
+                item.setToolTip(str(r.get("reason", "")))  # the gate's sentence, with its numbers
+                self.rounds.setItem(row, col, item)
         found = self.service.explorations()
         self.explorations.setRowCount(len(found))
         for row, e in enumerate(found):
@@ -366,10 +411,23 @@ class ExplorePane(QWidget):
         if settings is not None and settings.hours is not None:
             budget.append(f"{(time.monotonic() - self._started) / 60:.1f}/{settings.hours * 60:.0f} min")
         rejected = ", ".join(f"{n} {why}" for why, n in sorted(s["rejected"].items(), key=lambda kv: -kv[1]))
+        memory = (
+            f"; memory {s['memory_items']} items ({s['memory_admitted']} attempts admitted, "
+            "alike ones merged)"
+            if s.get("memory_items") is not None
+            else ""
+        )
+        if s.get("memory_failed"):
+            memory += f"; {s['memory_failed']} attempts not admitted to memory (see the report)"
+        rounds = (
+            f"; learning rounds {s['rounds']} ({s['rounds_promoted']} promoted)" if s.get("rounds") else ""
+        )
         self.figures.setText(
             f"{' · '.join(budget) or str(s['walks']) + ' walks'} — {s['candidates']} candidates, "
             f"{s['proven_tasks']} proven ({s['task_kinds']} kinds, {s['chains_3plus']} chains of 3+); "
             f"attempts {s['attempt_successes']}/{s['attempts']} passed"
+            + memory
+            + rounds
             + (f"; rejected: {rejected}" if rejected else "")
         )
 
@@ -396,12 +454,26 @@ class ExplorePane(QWidget):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for w in (self.app, self.seed, self.policy, self.parallel, self.random_actions, self.gui_near_misses):
+        for w in (
+            self.app, self.seed, self.policy, self.parallel, self.random_actions, self.gui_near_misses,
+            self.composed, self.memory, self.train_every,
+        ):  # fmt: skip
             w.setEnabled(not running)
 
     def _say(self, message: str, *, error: bool = False) -> None:
         self.status.setStyleSheet("color: #b71c1c" if error else "")
         self.status.setText(message)
+
+
+def _show_png(label: QLabel, png: bytes | None, empty: str) -> None:
+    """Show the plot ``png`` in ``label``, or the sentence ``empty`` when there is none yet."""
+    if png is None:
+        label.setPixmap(QPixmap())
+        label.setText(empty)
+        return
+    pixmap = QPixmap()
+    pixmap.loadFromData(png, "PNG")
+    label.setPixmap(pixmap)
 
 
 __all__ = ["POLICIES", "ExplorePane", "Walked"]

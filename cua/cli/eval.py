@@ -21,7 +21,7 @@ from cua.cli.options import (
     ModelName,
     ModelOptions,
     Parallel,
-    PolicyName,
+    PolicyOrModel,
     Seed,
 )
 from cua.errors import UsageError
@@ -38,7 +38,7 @@ def eval_command(
             "folder of task files (all the tasks in it)."
         ),
     ] = "all",
-    policy: PolicyName = "oracle",
+    policy: PolicyOrModel = None,
     parallel: Parallel = 2,
     instances: Annotated[int | None, typer.Option(help="At most this many tasks per family.")] = None,
     slow: Annotated[bool, typer.Option(help="Include LibreOffice and Chromium tasks.")] = True,
@@ -55,8 +55,18 @@ def eval_command(
     key_screenshots: KeyScreens = 0,
 ) -> None:
     """Evaluate a policy on a task suite: every episode recorded, validators decide success."""
+    given = model is not None or endpoint is not None
+    if policy is None:
+        policy = "model" if given else "oracle"
     if policy not in POLICIES:
         raise UsageError(f"unknown --policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if given and policy == "bundled":
+        policy = "model"  # --model DIR names the bundled checkpoint to use (the options load it)
+    if given and policy != "model":
+        raise UsageError(
+            f"--model/--endpoint give the acting model, but --policy {policy} acts without one: "
+            "leave out --policy (or say --policy model) to evaluate the model"
+        )
 
     def model_policy() -> Policy:
         options = ModelOptions.of(model, endpoint, model_name, api_key_env, format_name)

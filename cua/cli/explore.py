@@ -27,6 +27,7 @@ from cua.cli.options import (
 from cua.errors import UsageError
 from cua.explore import ExploreSettings, WalkResult
 from cua.service import Service
+from cua.synth.compose import PER_WALK
 
 explore_app = typer.Typer(
     help="Explore an application: walks from varied seed states, tasks derived and proven from them.",
@@ -73,6 +74,16 @@ def explore(
     random_actions: Annotated[
         int, typer.Option("--random-actions", help="Random single actions a task must fail after (trivial).")
     ] = 20,
+    composed: Annotated[
+        int,
+        typer.Option(
+            "--composed",
+            help="Goal-level tasks composed per walk (keypad arithmetic, file operations); 0: none.",
+        ),
+    ] = PER_WALK,
+    memory: Annotated[
+        bool, typer.Option(help="Admit each judged attempt to the experience memory as it ends.")
+    ] = True,
     train_every: Annotated[
         int | None,
         typer.Option(
@@ -109,6 +120,8 @@ def explore(
         raise UsageError("--attempts must be 0 or more")
     if random_actions < 0:
         raise UsageError("--random-actions must be 0 or more")
+    if composed < 0:
+        raise UsageError("--composed must be 0 or more")
     if train_every is not None and train_every < 1:
         raise UsageError("--train-every must be at least 1")
     built = None
@@ -124,7 +137,9 @@ def explore(
         parallel=parallel,
         random_actions=random_actions,
         gui_near_misses=gui_near_misses,
+        composed=composed,
         attempts=attempts,
+        memory=memory,
         policy=policy,
         disk_mb=disk,
         train_every=train_every,
@@ -215,6 +230,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for r in summary.get("learning_rounds", []):
         print(f"  learning round: {r['model']} {'PROMOTED' if r['promoted'] else 'kept the current policy'}: "
               f"{r['reason']}")  # fmt: skip
+    if summary.get("memory_items") is not None:
+        print(f"  memory: {summary['memory_admitted']} attempts admitted, {summary['memory_items']} items")
+    if summary.get("memory_failed"):
+        print(f"  memory: {summary['memory_failed']} attempts could not be admitted (see the log)")
     if summary.get("budget_spent"):
         print(f"  budget spent: {summary['budget_spent']}")
     if summary.get("error"):

@@ -78,6 +78,15 @@ PolicyName = Annotated[
         "--policy", help=f"Who acts: {', '.join(POLICY_NAMES)} (model: built from the model options)."
     ),
 ]
+PolicyOrModel = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help=f"Who acts: {', '.join(POLICY_NAMES)} (default: oracle; with --model or --endpoint, that "
+        "model, a bundled checkpoint included).",
+    ),
+]
+"""``--policy`` where a given model implies it (``cua eval``): None until resolved by the command."""
 
 # -- the model ----------------------------------------------------------------------------
 
@@ -267,6 +276,7 @@ __all__ = [
     "ModelOptions",
     "Parallel",
     "PolicyName",
+    "PolicyOrModel",
     "Seed",
     "TaskAppProfile",
     "Temperature",

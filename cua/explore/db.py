@@ -92,6 +92,13 @@ CREATE INDEX IF NOT EXISTS candidates_by_exploration ON candidates (exploration,
 """
 
 
+#: Decision kinds besides the curriculum's (whose kind is a task kind).
+MEMORY = "memory"
+"""An attempt admitted to (or kept out of) the experience memory."""
+ROUND = "learning round"
+"""A learning round's gate decision: 'promoted' or 'kept'."""
+
+
 @dataclass(frozen=True)
 class TaskRow:
     """An admitted task as the database lists it."""
@@ -287,7 +294,15 @@ class ExploreDB:
         tried = self._rows(
             "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM attempts WHERE exploration = ?", (exploration,)
         )[0]
+        growth = self.memory_growth(exploration)
+        rounds = self.learning_rounds(exploration)
+        failed = [d for _, k, d, f in self.decisions(exploration) if k == MEMORY and "items" not in f]
         return {
+            "memory_items": growth[-1][3] if growth else None,
+            "memory_admitted": sum(1 for *_, d, _ in growth if d in ("success", "pitfall")),
+            "memory_failed": len(failed),
+            "rounds": len(rounds),
+            "rounds_promoted": sum(1 for r in rounds if r["decision"] == "promoted"),
             "attempts": tried[0],
             "attempt_successes": tried[1],
             "walks": walks[0],
@@ -340,6 +355,18 @@ class ExploreDB:
             (exploration,),
         )
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def memory_growth(self, exploration: str) -> list[tuple[float, int, str, int]]:
+        """Return (time, walk, what happened, items after it) of each attempt memory took or turned away."""
+        return [
+            (at, int(f.get("walk", 0)), d, int(f["items"]))
+            for at, k, d, f in self.decisions(exploration)
+            if k == MEMORY and "items" in f  # an admission that failed (said why) left no count
+        ]
+
+    def learning_rounds(self, exploration: str) -> list[dict[str, Any]]:
+        """Return each learning round's gate decision (at, decision, and its figures), oldest first."""
+        return [{"at": at, "decision": d, **f} for at, k, d, f in self.decisions(exploration) if k == ROUND]
 
     def record_decision(self, exploration: str, kind: str, decision: str, figures: Mapping[str, Any]) -> None:
         """Log one curriculum decision with the figures it was made on."""

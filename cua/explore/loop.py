@@ -28,12 +28,16 @@ import yaml
 
 from cua.agent import Agent, AgentConfig
 from cua.episode import run_episode
+from cua.errors import UsageError
 from cua.explore.curriculum import Attempt, TaskChoice, choose
-from cua.explore.db import ExploreDB
+from cua.explore.db import MEMORY, ROUND, ExploreDB
 from cua.explore.rounds import RoundSettings, current_checkpoint, learning_round
+from cua.memory.admission import admit as admit_runs
+from cua.memory.index import ExperienceIndex
+from cua.models.embed import ENCODERS, TextEncoder, make_encoder
 from cua.policies.match import MatchPolicy
 from cua.policies.registry import BUNDLED, PolicyFactory, policy_factory
-from cua.store import RunSource, TrajectoryStore
+from cua.store import RunSource, StoreError, TrajectoryStore
 from cua.synth.admit import RANDOM_ACTIONS, admit
 from cua.synth.compose import PER_WALK, compose
 from cua.synth.derive import derive
@@ -72,6 +76,9 @@ class ExploreSettings:
     """The name of the attempting policy (for the records; the factory builds it)."""
     disk_mb: float | None = None
     """Stop starting walks once the data directory holds more than this many MB (None: no limit)."""
+    memory: bool = True
+    """Admit each judged attempt to the experience memory as it ends (a verified success, or a
+    failure as a pitfall), so the memory grows during the exploration."""
     train_every: int | None = None
     """Run a learning round (``cua.explore.rounds``) after every this many verified episodes: proven
     demonstrations of admitted tasks and attempts a validator passed (None: never)."""
@@ -166,6 +173,8 @@ class Explorer:
         self._verified = 0
         self._verified_at_last_round = 0
         self._learning = threading.Lock()
+        self._memory: tuple[ExperienceIndex, TextEncoder] | None = None
+        self._memory_lock = threading.Lock()
 
     @property
     def exploration_id(self) -> str:
@@ -226,6 +235,9 @@ class Explorer:
         self.db.set_status(self.exploration_id, status)
         if self.store is not None:
             self.store.close()
+        if self._memory is not None:
+            self._memory[0].close()
+            self._memory = None
         summary = self.db.summary(self.exploration_id)
         summary["status"] = status
         summary["resumed"] = self.resumed
@@ -298,7 +310,12 @@ class Explorer:
                 return
             self._verified_at_last_round = self._verified
         with self._learning:
-            report = learning_round(self.data_dir, self.make_sandbox, self.round_settings)
+            try:
+                report = learning_round(self.data_dir, self.make_sandbox, self.round_settings)
+            except UsageError as exc:  # nothing to learn from yet: said, and the exploration goes on
+                self.db.record_decision(self.exploration_id, ROUND, "skipped", {"reason": str(exc)})
+                self.rounds.append({"model_id": None, "promoted": False, "decision": {"reason": str(exc)}})
+                return
             figures = {
                 **report.decision,
                 "model": report.model_id,
@@ -306,7 +323,7 @@ class Explorer:
                 "parent": report.parent,
             }
             self.db.record_decision(
-                self.exploration_id, "learning round", "promoted" if report.promoted else "kept", figures
+                self.exploration_id, ROUND, "promoted" if report.promoted else "kept", figures
             )
             self.rounds.append(report.as_dict())
             if report.promoted and s.policy == BUNDLED:
@@ -426,5 +443,41 @@ class Explorer:
             self.db.record_attempt(
                 self.exploration_id, row, s.policy, ok, outcome.steps, time.monotonic() - t0, outcome.run_id
             )
+            if s.memory and outcome.run_id is not None:
+                self.remember(outcome.run_id, number)
             out.append((row.id, ok))
         return out
+
+    def remember(self, run_id: str, walk: int) -> None:
+        """Admit one judged attempt to the experience memory; log what happened and the memory's size.
+
+        The same rules as ``cua memory build`` (a verified success, or a judged failure as a
+        pitfall; a run a person took out stays out). Each admission is a decision of kind
+        ``memory`` with the number of items after it: the report's memory growth.
+        """
+        assert self.store is not None  # attempts are recorded, so there is a store
+        with self._memory_lock:
+            try:
+                if self._memory is None:
+                    index = ExperienceIndex(ExperienceIndex.path_beside(self.data_dir))
+                    name = index.encoder_name  # keep the encoder the memory was built with
+                    self._memory = (index, make_encoder(name if name in ENCODERS else "static"))
+                index, encoder = self._memory
+                report = admit_runs(self.store, index, encoder, runs=[self.store.get_run(run_id)])
+                items = index.count()
+            except StoreError as exc:  # a broken memory costs the memory, not the exploration
+                log.warning("memory: run %s not admitted: %s", run_id, exc)
+                self.db.record_decision(
+                    self.exploration_id, MEMORY, f"not admitted: {exc}", {"run": run_id, "walk": walk}
+                )
+                return
+            if report.admitted or report.pitfalls:
+                decision = "pitfall" if report.pitfalls else "success"
+            elif report.already:
+                decision = "already in memory"
+            else:
+                decision = ", ".join(report.skipped) or "not admitted"
+            self.db.record_decision(
+                self.exploration_id, MEMORY, decision,
+                {"items": items, "run": run_id, "walk": walk, "merged": report.merged},
+            )  # fmt: skip

@@ -14,10 +14,12 @@ import html
 import io
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from cua.explore.db import ExploreDB
+from cua.explore.db import MEMORY, ROUND, ExploreDB
 
 #: Attempts in the moving window of the success plot (the curriculum's window).
 PLOT_WINDOW = 20
@@ -125,7 +127,9 @@ def _exploration(db: ExploreDB, conn: sqlite3.Connection, e: dict[str, Any]) -> 
     ]
     parts.append(_growth_plot(conn, eid))
     parts.append(_success_plot(db, app))
-    decisions = db.decisions(eid)[-30:]
+    parts.append(_memory_plot(db, app))
+    parts.append(_rounds(db, eid))
+    decisions = [d for d in db.decisions(eid) if d[1] not in (MEMORY, ROUND)][-30:]
     parts += [
         "<h3>Curriculum decisions (latest 30)</h3>",
         _table(
@@ -177,6 +181,91 @@ def _growth_plot(conn: sqlite3.Connection, eid: str) -> str:
     return "<h3>Tasks over walks</h3>" + _plot(draw, "Candidates and proven tasks, cumulative")
 
 
+MEMORY_TITLE = "Experience memory over the attempts"
+
+
+def _memory_draw(db: ExploreDB, app: str) -> Any:
+    growth = sorted(g for e in db.explorations() if e["app"] == app for g in db.memory_growth(e["id"]))
+    if not growth:
+        return None
+    xs = list(range(1, len(growth) + 1))
+    items = [n for *_, n in growth]
+    successes = list(accumulate(int(d == "success") for *_, d, _ in growth))
+    pitfalls = list(accumulate(int(d == "pitfall") for *_, d, _ in growth))
+
+    def draw(ax: Any) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.plot(xs, items, label="memory items (all sources)", color="#6a3d9a", linewidth=2)
+        ax.plot(xs, successes, label="verified successes admitted", color="#1a7f37")
+        ax.plot(xs, pitfalls, label="failures admitted as pitfalls", color="#b71c1c")
+        ax.set_xlabel("attempt")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.legend(loc="upper left")
+
+    return draw
+
+
+def _memory_plot(db: ExploreDB, app: str) -> str:
+    draw = _memory_draw(db, app)
+    failed = Counter(
+        d
+        for e in db.explorations()
+        if e["app"] == app
+        for _, k, d, f in db.decisions(e["id"])
+        if k == MEMORY and "items" not in f
+    )
+    failures = (
+        "<p>Attempts the memory could not take:</p>"
+        + _table(["why", "attempts"], [list(kv) for kv in failed.items()])
+        if failed
+        else ""
+    )
+    if draw is None:
+        return "<h3>Memory growth</h3><p class=muted>no attempt admitted to memory yet</p>" + failures
+    return "<h3>Memory growth</h3>" + _plot(draw, MEMORY_TITLE) + failures
+
+
+def memory_png(db_path: Path, app: str) -> bytes | None:
+    """Return the PNG plot of the memory's growth over ``app``'s attempts (None: none offered yet)."""
+    return _app_png(db_path, app, _memory_draw, MEMORY_TITLE)
+
+
+def _app_png(db_path: Path, app: str, make: Callable[[ExploreDB, str], Any], title: str) -> bytes | None:
+    """Return the PNG of the plot ``make`` draws for ``app`` from the database (None: nothing to draw)."""
+    db = ExploreDB(db_path)
+    try:
+        draw = make(db, app)
+        return None if draw is None else _png(draw, title)
+    finally:
+        db.close()
+
+
+def _rounds(db: ExploreDB, eid: str) -> str:
+    rounds = db.learning_rounds(eid)
+    if not rounds:
+        return "<h3>Learning rounds</h3><p class=muted>none (cua explore --train-every N runs them)</p>"
+    return "<h3>Learning rounds</h3>" + _table(
+        ["model", "gate", "wins", "losses", "p", "rows", "reason"],
+        [round_cells(r) for r in rounds],
+    )
+
+
+def round_cells(r: dict[str, Any]) -> list[Any]:
+    """Return the cells of one learning round as the report and the app list them."""
+    p = r.get("p_value")
+    return [
+        r.get("model") or "—",
+        r["decision"],
+        r.get("wins", "—"),
+        r.get("losses", "—"),
+        "—" if p is None else f"{float(p):.3g}",
+        r.get("rows", "—"),
+        r.get("reason", ""),
+    ]
+
+
 def _success_draw(db: ExploreDB, app: str) -> Any:
     """Return the function drawing attempt success per kind over time, or None without attempts."""
     attempts = db.attempts(app)
@@ -218,12 +307,7 @@ def _success_plot(db: ExploreDB, app: str) -> str:
 
 def success_png(db_path: Path, app: str) -> bytes | None:
     """Return the PNG plot of attempt success per task kind of ``app`` (None: no attempts yet)."""
-    db = ExploreDB(db_path)
-    try:
-        draw = _success_draw(db, app)
-        return None if draw is None else _png(draw, SUCCESS_TITLE)
-    finally:
-        db.close()
+    return _app_png(db_path, app, _success_draw, SUCCESS_TITLE)
 
 
 def _failures(conn: sqlite3.Connection, eid: str) -> str:

@@ -110,14 +110,18 @@ def current_checkpoint(data_dir: Path) -> tuple[Path, str]:
 
 
 def regression_set(data_dir: Path, held: Sequence[SynthTask], size: int) -> list[SynthTask]:
-    """Return the fixed regression set: chosen once (``learn/regression.json``), then kept."""
+    """Return the fixed regression set: chosen once (``learn/regression.json``), then kept.
+
+    It takes at most half of the held-out tasks, so the gate keeps the rest: a regression set
+    that took them all would leave the paired test no instance, and no candidate could ever win.
+    """
     path = data_dir / "learn" / "regression.json"
     by_hash = {st.hash: st for st in held}
     if path.is_file():
         chosen = [h for h in json.loads(path.read_text()) if h in by_hash]
         if chosen:
             return [by_hash[h] for h in chosen]
-    picked = sorted(by_hash)[:size]
+    picked = sorted(by_hash)[: min(size, len(by_hash) // 2)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(picked, indent=1) + "\n")
     return [by_hash[h] for h in picked]

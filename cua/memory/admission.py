@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,15 +201,21 @@ def admit(
     index: ExperienceIndex,
     encoder: TextEncoder,
     config: AdmissionConfig | None = None,
+    *,
+    runs: Iterable[Run] | None = None,
 ) -> AdmitReport:
-    """Admit every qualifying run of ``store`` into ``index``, then apply the capacity bounds."""
+    """Admit every qualifying run of ``store`` into ``index``, then apply the capacity bounds.
+
+    ``runs``: only these runs of ``store`` (an exploration admitting each attempt as it ends);
+    runs a person took out of memory stay out either way.
+    """
     cfg = config or AdmissionConfig()
     report = AdmitReport()
     index.bind_encoder(encoder)
     admitted = index.run_ids()
     excluded = index.excluded_runs()
     new: list[NewItem] = []
-    for run in store.list_runs():
+    for run in store.list_runs() if runs is None else runs:
         if run.id in excluded:
             report.skipped["taken out of memory by a person"] += 1
             continue

@@ -296,7 +296,7 @@ class BundledPolicy:
         feats = sf.featurize(inp, self.encoder.encode)
         with self._lock, torch.inference_mode():
             out = self.net(collate([feats]))
-        target, confidence = decode(out, feats, self.config)
+        target, confidence = decode(out, feats, self.config, instruction=inp.instruction)
         try:
             action = target.action(feats.options, feats.span_texts)
         except Exception as exc:  # an impossible target is a model failure, said plainly
@@ -310,16 +310,53 @@ class BundledPolicy:
         return {"backend": "bundled", "model": self.folder.name, "checkpoint": self._hash}
 
 
+#: Words naming a control or key that ends the application (or its window). The policy never
+#: chooses one unless the instruction asks for it: quitting mid-task loses the whole episode, and
+#: a walk's own Quit moves are no evidence that a task wants one.
+ENDING_WORDS = frozenset({"quit", "exit", "close"})
+#: Of those, the words that end the app on any control; "Close" does only as a menu item (a
+#: dialog's Close button is how many tasks finish, File → Close ends the document or window).
+QUIT_WORDS = frozenset({"quit", "exit"})
+#: Keys that end the application in the apps we ship (and in most desktop apps).
+ENDING_KEYS = frozenset({"ctrl+q", "ctrl+w", "alt+f4", "ctrl+shift+w"})
+
+
+def ending_allowed(instruction: str) -> bool:
+    """Return whether ``instruction`` asks to quit or close something (then nothing is masked)."""
+    return bool(sf.words(instruction) & ENDING_WORDS)
+
+
+def ends_app(option: sf.Option) -> bool:
+    """Return whether choosing ``option`` would quit or close (a menu item or button so named)."""
+    found = sf.words(option.label())
+    return bool(found & QUIT_WORDS) or ("close" in found and "menu item" in option.role)
+
+
 def decode(
-    out: Mapping[str, torch.Tensor], feats: sf.Features, config: BundledConfig
+    out: Mapping[str, torch.Tensor],
+    feats: sf.Features,
+    config: BundledConfig,
+    *,
+    instruction: str | None = None,
 ) -> tuple[sf.Target, float]:
-    """Return the likeliest target of one step (a batch of one) the screen allows, and its probability."""
+    """Return the likeliest target of one step (a batch of one) the screen allows, and its probability.
+
+    With ``instruction``, options and keys that quit or close are ruled out unless it asks for that
+    (``None``, as in training's accuracy checks, rules nothing out).
+    """
     import torch
 
+    masked: list[int] = []
+    masked_keys: list[int] = []
+    if instruction is not None and not ending_allowed(instruction):
+        masked = [i for i, o in enumerate(feats.options) if ends_app(o)]
+        masked_keys = [i for i, k in enumerate(config.keys) if k.lower() in ENDING_KEYS]
     kind_logits = out["kind"][0].clone()
-    if not feats.options:
+    if len(masked) == len(feats.options):
         for k in sf.POINTER_KINDS:
             kind_logits[sf.KINDS.index(k)] = -1e9
+    if config.keys and len(masked_keys) == len(config.keys):
+        kind_logits[sf.KINDS.index("key")] = -1e9
     templates = list(config.templates)
     allowed = [i for i, t in enumerate(templates) if "{}" not in t or feats.span_count > 0]
     if not allowed:
@@ -328,7 +365,9 @@ def decode(
     kind = sf.KINDS[int(probs.argmax())]
     p = float(probs.max())
     if kind in sf.POINTER_KINDS:
-        pointer = torch.softmax(out["pointer"][0, : len(feats.options)], dim=0)
+        logits = out["pointer"][0, : len(feats.options)].clone()
+        logits[masked] = -1e9
+        pointer = torch.softmax(logits, dim=0)
         return sf.Target(kind, option=int(pointer.argmax())), p * float(pointer.max())
     if kind == "type":
         tl = out["template"][0]
@@ -340,7 +379,9 @@ def decode(
             span = int(out["span"][0, : feats.span_count].argmax())
         return sf.Target("type", template=templates[t], span=span), p
     if kind == "key":
-        return sf.Target("key", key=config.keys[int(out["key"][0].argmax())]), p
+        key_logits = out["key"][0].clone()
+        key_logits[masked_keys] = -1e9
+        return sf.Target("key", key=config.keys[int(key_logits.argmax())]), p
     return sf.Target("done"), p
 
 
@@ -352,6 +393,8 @@ __all__ = [
     "collate",
     "decode",
     "default_checkpoint",
+    "ending_allowed",
+    "ends_app",
     "is_bundled_checkpoint",
     "load_checkpoint",
     "save_checkpoint",

@@ -294,7 +294,8 @@ Encode = Callable[[Sequence[str]], F32]
 """Turns texts into L2-normalised row vectors (``cua.models.embed.TextEncoder.encode``)."""
 
 
-def _words(text: str) -> set[str]:
+def words(text: str) -> set[str]:
+    """Return the case-folded words of ``text``."""
     return {w.casefold() for w in _WORD.findall(text)}
 
 
@@ -364,7 +365,7 @@ def featurize(inp: PolicyInput, encode: Encode) -> Features:
     q = vecs[0]
     option_text = vecs[1 : 1 + len(options)]
     span_vecs = vecs[1 + len(options) :]
-    iwords = _words(instruction)
+    iwords = words(instruction)
     lowered = instruction.casefold()
     clicked = [(h.get("role"), h.get("label")) for h in past if h.get("kind") in POINTER_KINDS]
     typed = [str(h.get("text", "")) for h in past if h.get("kind") == "type"]
@@ -374,7 +375,7 @@ def featurize(inp: PolicyInput, encode: Encode) -> Features:
     lex = np.zeros((len(options), OPTION_LEX), np.float32)
     for i, o in enumerate(options):
         label = o.label()
-        lw = _words(label)
+        lw = words(label)
         times = sum(1 for c in clicked if c == (o.role, label))
         x, y, w, h = o.bbox
         lex[i] = [
@@ -454,4 +455,5 @@ __all__ = [
     "spans_of",
     "target_of",
     "template_of",
+    "words",
 ]

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from cua.synth.state import Change, NodeKey, Snapshot, changes
+from cua.synth.state import Change, NodeKey, Snapshot, changes, shown_value
 from cua.synth.walk import Move, Walk
 from cua.tasks.params import HOME
 from cua.tasks.spec import DIFFICULTY_BANDS, LaunchStep, SetupItem, WaitWindowStep
@@ -286,10 +286,10 @@ def _validator_and_values(
     if change.node is not None:
         target = change.node.target()
         control = control_words(change.node)
-        if change.kind == "a11y/text":
+        if change.kind == "a11y/text":  # the whole text: lines below the value must stay as they were
             return {"a11y": {"target": target, "text_equals": change.after}}, {
                 "control": control,
-                "value": change.after,
+                "value": shown_value(change.after),
             }
         state = change.kind.split("/")[1]
         if state.startswith("un"):
@@ -315,8 +315,9 @@ def _files(
         clauses.append(_fill(template, {"src": f"'{src}'", "dst": f"'{dst}'"}))
     for path in change.created:
         entry = entries[path]
-        if entry.kind == "d":
+        if entry.kind == "d":  # a file of that name is no folder: the check says which it must be
             clauses.append(_fill(phrase["created_dir"], {"path": f"'{path}'"}))
+            checks.append({"file_exists": {"path": path, "type": "dir"}})
             continue
         text = _quotable(path, entry.size, entry.digest, texts)
         if text is None:

@@ -141,6 +141,11 @@ def snapshot(
     return Snapshot(values, title, listing, frozenset((n.role, n.name) for n in tree), texts)
 
 
+def shown_value(text: str) -> str:
+    """Return the value a text node shows: its first line (further lines of a display show modes)."""
+    return text.partition("\n")[0]
+
+
 @dataclass(frozen=True)
 class Change:
     """One difference between a start state and a later one, in validator terms.
@@ -186,13 +191,16 @@ def changes(start: Snapshot, now: Snapshot) -> list[Change]:
         was = start.nodes.get(key)
         if was is None:
             continue
+        shown, more = value.text.partition("\n")[::2]
         if (
             value.text != was.text
             and key.role in TEXT_ROLES
             and key.role != "password text"
-            and value.text.strip()
-            and len(value.text) <= MAX_VALUE_CHARS
-            and "\n" not in value.text
+            and shown.strip()
+            and len(shown) <= MAX_VALUE_CHARS
+            # One line, or a value line above lines that did not change (a calculator's display
+            # with its modes and flags): the change is the first line's, the rest stays as it was.
+            and ("\n" not in value.text or ("\n" in was.text and more == was.text.partition("\n")[2]))
         ):
             out.append(Change("a11y/text", key, was.text, value.text))
         for state in TRACKED_STATES:

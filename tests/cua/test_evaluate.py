@@ -86,3 +86,28 @@ def test_cua_eval_cli_json(tmp_path: Path) -> None:
         [sys.executable, "-m", "cua", "eval", "--policy", "genius"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "unknown --policy 'genius'" in bad.stderr
+
+
+@pytest.mark.x11
+def test_a_model_given_to_cua_eval_is_the_one_that_acts(tmp_path: Path) -> None:
+    """`--model DIR` evaluates that checkpoint (it used to be ignored for the default oracle)."""
+    from cua.policies.bundled import checkpoint_hash, default_checkpoint
+
+    ckpt = default_checkpoint()
+    for policy in ([], ["--policy", "bundled"], ["--policy", "model"]):
+        data = tmp_path / (policy[-1] if policy else "default")
+        out = subprocess.run(
+            [sys.executable, "-m", "cua", "eval", "--suite", "galculator.press-digit", "--instances", "1",
+             "--model", str(ckpt), *policy, "--data-dir", str(data), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        with TrajectoryStore(data) as store:
+            (run,) = store.list_runs()
+        assert run.provenance.generation["backend"] == "bundled", (policy, run.provenance)
+        assert run.provenance.checkpoint == checkpoint_hash(ckpt)
+    wrong = subprocess.run(
+        [sys.executable, "-m", "cua", "eval", "--policy", "noop", "--model", str(ckpt)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "--policy noop acts without one" in wrong.stderr, wrong.stderr

@@ -404,10 +404,16 @@ def test_review_admit_to_and_forget_from_memory(qtbot: Any, window: Any, data_di
     pane.f_verdict.setCurrentText("any")
 
 
-def test_close_while_running_stops_cleanly(qapp: Any, qtbot: Any, data_dir: Path, tmp_path: Path) -> None:
+def test_close_while_running_stops_cleanly(
+    qapp: Any, qtbot: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ui.app import create_window
 
-    before = {pid for pid, _ in tagged_processes()}  # other modules' shared sandboxes may live on
+    # Its own sandbox tag: the other pytest worker's sandboxes carry the session's tag, and one it
+    # started meanwhile would look like a process this run left behind.
+    tag = f"{TAG}-close"
+    monkeypatch.setenv("CUA_SANDBOX_TAG", tag)
+    before = {pid for pid, _ in tagged_processes(tag)}
     win = create_window(data_dir)
     win.show()
     script = write_script(
@@ -417,6 +423,7 @@ def test_close_while_running_stops_cleanly(qapp: Any, qtbot: Any, data_dir: Path
     start_script_run(qtbot, win, script, "wait for a long time")
     qtbot.waitUntil(lambda: pane.steps.rowCount() >= 1, timeout=60_000)
     sandbox = pane.live.sandbox
+    assert [pid for pid, _ in tagged_processes(tag) if pid not in before], "the run's sandbox lacks its tag"
     win.confirm_close = True
     win.close()
     assert not win.isVisible()
@@ -432,7 +439,9 @@ def test_close_while_running_stops_cleanly(qapp: Any, qtbot: Any, data_dir: Path
     assert again.run_pane.script.text() == str(script)
     again.close()
     deadline = time.monotonic() + 15  # a closed sandbox's processes may take a while to exit under load
-    while (left := [c for pid, c in tagged_processes() if pid not in before]) and time.monotonic() < deadline:
+    while (
+        left := [c for pid, c in tagged_processes(tag) if pid not in before]
+    ) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [c for c in left if "bwrap" in c] == []
 
@@ -501,7 +510,7 @@ def test_explore_start_stop_resume_and_report(
     window.tabs.setCurrentWidget(pane)
     assert "xterm" not in [pane.app.itemText(i) for i in range(pane.app.count())]  # no tree: not offered
     pane.app.setCurrentText("galculator")
-    pane.seed.setValue(7)
+    pane.seed.setValue(4)  # its first walk proves a task in about 20 s
     pane.episodes.setValue(0)
     pane.hours.setValue(0)
     qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
@@ -510,21 +519,35 @@ def test_explore_start_stop_resume_and_report(
     pane.attempts.setValue(1)
     pane.random_actions.setValue(3)
     pane.gui_near_misses.setChecked(False)
-    pane.policy.setCurrentIndex(pane.policy.findData("oracle"))
+    pane.policy.setCurrentIndex(pane.policy.findData("match"))
     # Composed goals cost several replays each and have their own tests (test_compose.py); this
     # test is about the pane's start, stop and resume, so its walks propose only derived tasks.
-    monkeypatch.setattr("cua.explore.loop.compose", lambda *args, **kwargs: [])
+    pane.composed.setValue(0)
+    pane.train_every.setValue(1)  # a learning round after the first verified episode
+    assert pane.memory.isChecked()
     qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
-    assert pane.running and not pane.start_button.isEnabled()
+    assert pane.running and not pane.start_button.isEnabled() and not pane.train_every.isEnabled()
     qtbot.waitUntil(lambda: not pane.running, timeout=240_000)
     assert pane.last_error is None, repr(pane.last_error)
-    assert pane.last_summary is not None and pane.last_summary["status"] == "finished"
-    assert pane.last_summary["walks"] == 1 and "walk 0:" in pane.log.toPlainText()
+    summary = pane.last_summary
+    assert summary is not None and summary["status"] == "finished", summary
+    assert summary["walks"] == 1 and "walk 0:" in pane.log.toPlainText()
     assert pane.explorations.rowCount() == 1 and pane.explorations.item(0, 1).text() == "finished"
-    assert pane.tasks.rowCount() == pane.last_summary["proven_tasks"]
+    assert pane.tasks.rowCount() == summary["proven_tasks"] >= 1
+    # The walk's proven tasks are verified episodes: a learning round ran, its gate decision listed.
+    assert summary["rounds"] == pane.rounds.rowCount() >= 1, summary
+    decision = pane.rounds.item(0, 2).text()
+    assert decision in ("promoted", "kept", "skipped") and pane.rounds.item(0, 7).text()
+    assert f"learning rounds {summary['rounds']}" in pane.figures.text()
+    # The match policy's attempt was judged, so it went to memory as it ended.
+    assert summary["memory_admitted"] == summary["attempts"] == 1 and summary["memory_items"] >= 1
+    assert f"memory {summary['memory_items']} items" in pane.figures.text()
+    assert pane.memory_plot.pixmap() is not None and not pane.memory_plot.pixmap().isNull()
+    pane.plots.setCurrentWidget(pane.memory_plot)
 
     # Resume the same exploration with a larger budget, and stop it after its first walk.
     pane.episodes.setValue(5)
+    pane.train_every.setValue(0)
     qtbot.mouseClick(pane.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "walk 1:" in pane.log.toPlainText(), timeout=240_000)
     qtbot.mouseClick(pane.stop_button, Qt.MouseButton.LeftButton)
@@ -534,7 +557,7 @@ def test_explore_start_stop_resume_and_report(
     db = ExploreDB(data_dir / "explore.sqlite")
     try:
         (row,) = db.explorations()
-        assert row["status"] == "stopped" and row["id"] == "galculator.seed7.m6"
+        assert row["status"] == "stopped" and row["id"] == "galculator.seed4.m6"
         assert len(db.done_walks(row["id"])) == pane.last_summary["walks"]
     finally:
         db.close()
@@ -546,7 +569,7 @@ def test_explore_start_stop_resume_and_report(
     )
     qtbot.mouseClick(pane.report_button, Qt.MouseButton.LeftButton)
     assert opened and "Exploration report" in Path(opened[0]).read_text()
-    assert "galculator.seed7.m6" in Path(opened[0]).read_text()
+    assert "galculator.seed4.m6" in Path(opened[0]).read_text()
 
 
 def test_real_screen_only_after_confirmation(qtbot: Any, window: Any, data_dir: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from cua.policies.bundled import (
     BundledConfig,
     BundledPolicy,
     build_net,
+    decode,
     default_checkpoint,
     is_bundled_checkpoint,
     load_checkpoint,
@@ -107,6 +108,38 @@ def test_targets_round_trip_through_actions() -> None:
     assert sf.Target("key", key="ctrl+a").action(options, spans) == act.Hotkey(("ctrl", "a"))
     assert sf.target_of(act.Click(1270, 790), options, spans) is None  # hits no option
     assert sf.target_of(act.Scroll(10, 10, "down"), options, spans) is None  # outside the action space
+
+
+def test_quitting_is_chosen_only_when_the_instruction_asks(encoder: StaticEncoder) -> None:
+    menu = [node("menu item", "Quit", 10, 10), node("menu item", "Close", 60, 10)]
+    menu.append(node("push button", "Close", 110, 10))
+    feats = sf.featurize(inp("Press '5'", nodes=[*SCREEN, *menu]), encoder.encode)
+    labels = [(o.role, o.label()) for o in feats.options]
+    config = BundledConfig(keys=(*sf.BASE_KEYS, "ctrl+q"))  # mined from walks that quit
+    n = len(feats.options)
+
+    def out(kind: str, pointer: list[float] | None = None, key: str = "enter") -> dict[str, torch.Tensor]:
+        logits = torch.full((1, len(sf.KINDS)), -5.0)
+        logits[0, sf.KINDS.index(kind)] = 5.0
+        keys = torch.zeros((1, len(config.keys)))
+        keys[0, config.keys.index(key)] = 9.0
+        pointers = torch.tensor([pointer or [0.0] * n])
+        template, span = torch.zeros((1, len(config.templates) or 1)), torch.zeros((1, 1))
+        return {"kind": logits, "pointer": pointers, "key": keys, "template": template, "span": span}
+
+    quit_first = [0.0] * n
+    for i, (role, label) in enumerate(labels):
+        quit_first[i] = {"Quit": 9.0, "Close": 8.0 if role == "menu item" else 7.0, "5": 1.0}.get(label, 0.0)
+    chosen, _ = decode(out("click", quit_first), feats, config, instruction="Get the display to show '5'.")
+    assert labels[chosen.option or 0] == ("push button", "Close")  # a dialog's Close is no quit
+    chosen, _ = decode(out("click", quit_first), feats, config, instruction="Quit the calculator.")
+    assert labels[chosen.option or 0] == ("menu item", "Quit")
+    chosen, _ = decode(out("click", quit_first), feats, config)  # training's accuracy: nothing masked
+    assert labels[chosen.option or 0] == ("menu item", "Quit")
+    chosen, _ = decode(out("key", key="ctrl+q"), feats, config, instruction="Press '5'")
+    assert chosen.kind == "key" and chosen.key != "ctrl+q"
+    chosen, _ = decode(out("key", key="ctrl+q"), feats, config, instruction="Close the window")
+    assert chosen.key == "ctrl+q"
 
 
 def test_history_lines_feed_the_features(encoder: StaticEncoder) -> None:

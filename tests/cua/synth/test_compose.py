@@ -12,10 +12,11 @@ from cua.synth.admit import admit
 from cua.synth.compose import compose, keypad
 from cua.synth.derive import Candidate
 from cua.synth.state import NodeKey, NodeValue, Snapshot
-from cua.synth.walk import Walk
+from cua.synth.walk import Novelty, Walk, walk
 from cua.tasks.oracle import OracleRunner
-from cua.tasks.runner import start, validate
+from cua.tasks.runner import start, validate, volatile_paths
 from cua.tasks.spec import parse_document
+from cua.tasks.validators.fields import compare_text
 from sandbox.xvfb import XvfbSandbox
 from tests.cua.synth.test_synthesis import clicks, scripted_walk, seed_of
 
@@ -64,10 +65,26 @@ def test_composed_goals_spell_their_expression_and_check_the_computed_value() ->
         assert any("scientific calculator" in p for p in c.document["paraphrases"])
 
 
-def test_a_display_showing_a_value_is_cleared_first_and_a_busy_display_gets_nothing() -> None:
+def test_a_display_showing_a_value_is_cleared_first() -> None:
     cands = composed("32371", *DIGITS, "=", "+", "AC", count=5)
     assert cands and all(c.document["oracle"][0]["click"]["name"] == "AC" for c in cands)
-    assert composed("12\n DEC HEX", *DIGITS, "=", "+") == []
+
+
+def test_a_display_with_modes_below_its_value_is_checked_on_its_value_line() -> None:
+    # A scientific galculator: the value, then a line of modes whose flags show the last operator.
+    cands = composed("12\n DEC  HEX\t \t", *DIGITS, "=", "+", "AC", count=5, seed=1)
+    assert cands and all(c.document["oracle"][0]["click"]["name"] == "AC" for c in cands)
+    for c in cands:
+        check = c.document["validator"]["a11y"]
+        assert "text_equals" not in check and c.change.after.isdigit()
+        value = c.change.after
+        assert compare_text(f"{value}\n DEC  HEX\t=\t", "matches", check["text_matches"])
+        assert compare_text(value, "matches", check["text_matches"])
+        # Wrong values fail: another number, the value with a digit more, the value on line two.
+        assert not compare_text(f"{int(value) + 1}\n DEC  HEX\t=\t", "matches", check["text_matches"])
+        assert not compare_text(f"{value}0\n DEC  HEX\t=\t", "matches", check["text_matches"])
+        assert not compare_text(f"0\n{value}", "matches", check["text_matches"])
+        assert "DEC" not in c.document["instruction"]  # it asks for the value, not the mode line
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +136,37 @@ def test_another_route_to_the_value_passes_and_the_operands_alone_do_not(
     run = OracleRunner(sb, settle_s=0.3).run(parse_document({**cand.document, "oracle": [
         {"type": expr}]})[0].instance(0).oracle or [])  # fmt: skip
     assert not validate(sb, task, trajectory=run.moves).passed
+
+
+@pytest.mark.x11
+def test_a_scientific_display_gets_goals_that_admission_proves() -> None:
+    """Seeded in scientific mode, galculator's display also shows its modes: goals still come."""
+    conf = '[general]\nmode=1\nremembers_display=true\nremembered_valuex="415"\n'
+    mode = {"write": {"path": ".config/galculator/galculator.conf", "text": conf}}
+    seed = parse_document({**SCIENTIFIC_SEED, "setup": [mode]})[0].instance(0)
+    with XvfbSandbox() as sb:
+        start(sb, seed)
+        w = walk(sb, volatile_paths(seed), random.Random(0), moves=1, novelty=Novelty(),
+                 text_pool=lambda r: "word", chooser=clicks("7"))  # type: ignore[arg-type]  # fmt: skip
+        assert "\n" in next(v.text for k, v in w.start.nodes.items() if k.role == "text")
+        rng = random.Random(2)
+        cands = [c for c in compose(w, "galculator", seed.setup, {}, rng, count=6)
+                 if c.kind == "goal/arithmetic"][:1]  # fmt: skip
+        assert cands
+        report = admit(sb, cands, rng, random_actions=3, gui_near_misses=False)
+        (d,) = report.decisions
+        assert d.admitted and d.near_misses >= 1, d.reason
+        # Another route (the keyboard) passes; the operands alone, never evaluated, fail.
+        task = parse_document(d.candidate.document)[0].instance(0)
+        presses = [s["click"]["name"] for s in d.candidate.document["oracle"]]
+        expr = "".join(p for p in presses[:-1] if p != "AC")
+        for typed, passes in (([{"type": expr}, {"key": "Return"}], True), ([{"type": expr}], False)):
+            start(sb, task)
+            clear = [{"click": {"role": "toggle button", "name": "AC"}}]
+            run = OracleRunner(sb, settle_s=0.3).run(parse_document({**d.candidate.document, "oracle": [
+                *clear, *typed]})[0].instance(0).oracle or [])  # fmt: skip
+            assert validate(sb, task, trajectory=run.moves).passed is passes, typed
+
+
+SCIENTIFIC_SEED = {"id": "seed", "app": "galculator", "difficulty": 1, "instruction": "Start",
+                   "validator": {"file_absent": "x"}}  # fmt: skip

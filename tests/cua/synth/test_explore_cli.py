@@ -106,7 +106,7 @@ def test_explore_of_an_unknown_app_names_the_profiles(tmp_path: Path) -> None:
 def test_the_disk_budget_stops_new_walks(tmp_path: Path) -> None:
     def run(*extra: str) -> dict[str, object]:
         done = subprocess.run(
-            [*explore(tmp_path, "--attempts", "0", *extra), "--json"],
+            [*explore(tmp_path, "--attempts", "0", "--composed", "0", *extra), "--json"],
             capture_output=True,
             text=True,
             timeout=600,
@@ -122,6 +122,11 @@ def test_the_disk_budget_stops_new_walks(tmp_path: Path) -> None:
     assert over["walks"] == 1 and str(over["budget_spent"]).startswith("disk:"), over
     under = run("--episodes", "2", "--disk", f"{used + 50:.1f}")  # room left: it goes on
     assert under["walks"] == 2 and "budget_spent" not in under, under
+    with sqlite3.connect(tmp_path / "explore.sqlite") as conn:  # --composed 0: walks' own tasks only
+        kinds = {k for (k,) in conn.execute("SELECT kind FROM candidates")}
+    assert kinds and not any(k.startswith("goal/") for k in kinds), kinds
+    bad = subprocess.run([*explore(tmp_path, "--composed", "-1")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--composed must be 0 or more" in bad.stderr, bad.stderr
 
 
 def test_a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines(tmp_path: Path) -> None:

@@ -227,3 +227,19 @@ def test_a_menu_opened_and_an_item_the_outcome_does_not_need_go_together() -> No
         (decided,) = report.decisions
         assert decided.admitted, decided.reason
         assert [s["click"]["name"] for s in decided.candidate.document["oracle"]] == ["1", "2"]
+
+
+def test_a_display_value_changes_when_the_lines_below_it_stay() -> None:
+    from cua.synth.state import NodeKey, NodeValue, Snapshot, changes
+
+    key = NodeKey("text", "", 0)
+
+    def snap(text: str) -> Snapshot:
+        return Snapshot({key: NodeValue(text, frozenset())}, "galculator", None, frozenset())
+
+    start = snap("415\n DEC  HEX\t \t")
+    (change,) = changes(start, snap("35\n DEC  HEX\t \t"))
+    assert change.kind == "a11y/text" and change.after == "35\n DEC  HEX\t \t"  # checked whole
+    assert changes(start, snap("35\n DEC  HEX\t=\t")) == []  # the flags moved too: not one value
+    assert changes(snap("415"), snap("35\nmore")) == []  # a second line appeared
+    assert changes(start, snap("\n DEC  HEX\t \t")) == []  # no value shown
