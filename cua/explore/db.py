@@ -99,6 +99,15 @@ ROUND = "learning round"
 """A learning round's gate decision: 'promoted' or 'kept'."""
 
 
+def _growth(memory: list[tuple[float, str, str, dict[str, Any]]]) -> list[tuple[float, int, str, int]]:
+    """Return (time, walk, what happened, items after it) of the memory decisions that left a count."""
+    return [
+        (at, int(f.get("walk", 0)), d, int(f["items"]))
+        for at, _, d, f in memory
+        if "items" in f  # an admission that failed (said why) left no count
+    ]
+
+
 @dataclass(frozen=True)
 class TaskRow:
     """An admitted task as the database lists it."""
@@ -294,9 +303,10 @@ class ExploreDB:
         tried = self._rows(
             "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM attempts WHERE exploration = ?", (exploration,)
         )[0]
-        growth = self.memory_growth(exploration)
+        memory = self.decisions(exploration, MEMORY)  # read once: the growth and the failures
+        growth = _growth(memory)
         rounds = self.learning_rounds(exploration)
-        failed = [d for _, k, d, f in self.decisions(exploration) if k == MEMORY and "items" not in f]
+        failed = [d for _, _, d, f in memory if "items" not in f]
         return {
             "memory_items": growth[-1][3] if growth else None,
             "memory_admitted": sum(1 for *_, d, _ in growth if d in ("success", "pitfall")),
@@ -348,25 +358,24 @@ class ExploreDB:
         rows = self._rows("SELECT task_id, kind, success, at FROM attempts WHERE app = ? ORDER BY at", (app,))
         return [(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
-    def decisions(self, exploration: str) -> list[tuple[float, str, str, dict[str, Any]]]:
-        """Return the curriculum's logged decisions (time, kind, decision, figures), oldest first."""
-        rows = self._rows(
-            "SELECT at, kind, decision, figures FROM decisions WHERE exploration = ? ORDER BY at",
-            (exploration,),
-        )
+    def decisions(
+        self, exploration: str, kind: str | None = None
+    ) -> list[tuple[float, str, str, dict[str, Any]]]:
+        """Return the logged decisions (time, kind, decision, figures), oldest first; only ``kind``'s."""
+        sql = "SELECT at, kind, decision, figures FROM decisions WHERE exploration = ?"
+        args: tuple[str, ...] = (exploration,)
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", (exploration, kind)
+        rows = self._rows(sql + " ORDER BY at", args)
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def memory_growth(self, exploration: str) -> list[tuple[float, int, str, int]]:
         """Return (time, walk, what happened, items after it) of each attempt memory took or turned away."""
-        return [
-            (at, int(f.get("walk", 0)), d, int(f["items"]))
-            for at, k, d, f in self.decisions(exploration)
-            if k == MEMORY and "items" in f  # an admission that failed (said why) left no count
-        ]
+        return _growth(self.decisions(exploration, MEMORY))
 
     def learning_rounds(self, exploration: str) -> list[dict[str, Any]]:
         """Return each learning round's gate decision (at, decision, and its figures), oldest first."""
-        return [{"at": at, "decision": d, **f} for at, k, d, f in self.decisions(exploration) if k == ROUND]
+        return [{"at": at, "decision": d, **f} for at, _, d, f in self.decisions(exploration, ROUND)]
 
     def record_decision(self, exploration: str, kind: str, decision: str, figures: Mapping[str, Any]) -> None:
         """Log one curriculum decision with the figures it was made on."""

@@ -213,8 +213,8 @@ def _memory_plot(db: ExploreDB, app: str) -> str:
         d
         for e in db.explorations()
         if e["app"] == app
-        for _, k, d, f in db.decisions(e["id"])
-        if k == MEMORY and "items" not in f
+        for _, _, d, f in db.decisions(e["id"], MEMORY)
+        if "items" not in f
     )
     failures = (
         "<p>Attempts the memory could not take:</p>"

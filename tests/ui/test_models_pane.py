@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cua.learn.registry import ModelRegistry
-from tests.conftest import tagged_processes
+from tests.conftest import TAG, tagged_processes
 
 pytestmark = pytest.mark.x11
 
@@ -234,10 +234,16 @@ def test_damaged_registry_says_what_to_do(pane_of: Any, tmp_path: Path) -> None:
     assert not pane.empty.isVisibleTo(pane) and pane.table.rowCount() == 0
 
 
-def test_train_with_nothing_explored_shows_the_usage_error(qtbot: Any, pane_of: Any, tmp_path: Path) -> None:
+def test_train_with_nothing_explored_shows_the_usage_error(
+    qtbot: Any, pane_of: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from PySide6.QtCore import Qt
 
-    before = {pid for pid, _ in tagged_processes()}
+    # Its own tag: the other pytest worker's sandboxes carry the session's tag, and one started
+    # meanwhile would look like a sandbox this round started.
+    tag = f"{TAG}-models-empty"
+    monkeypatch.setenv("CUA_SANDBOX_TAG", tag)
+    before = {pid for pid, _ in tagged_processes(tag)}
     pane = pane_of(tmp_path / "empty")
     qtbot.mouseClick(pane.train_button, Qt.MouseButton.LeftButton)
     op = pane.operation
@@ -247,7 +253,7 @@ def test_train_with_nothing_explored_shows_the_usage_error(qtbot: Any, pane_of: 
     assert "nothing explored yet" in pane.status.text() and "b71c1c" in pane.status.styleSheet()
     assert "round failed: " in pane.log.toPlainText()
     assert pane.train_button.isEnabled() and pane.empty.isVisibleTo(pane)
-    assert [c for pid, c in tagged_processes() if pid not in before] == []  # no sandbox was started
+    assert [c for pid, c in tagged_processes(tag) if pid not in before] == []  # no sandbox was started
 
 
 @dataclass
