@@ -157,16 +157,23 @@ def a11y_node(row: dict[str, Any]) -> A11yNode:
     )
 
 
-#: ``poll`` here makes every step settle by comparing screenshots, even where DAMAGE works.
+#: ``poll`` here makes every step settle by comparing screenshots, even where DAMAGE works;
+#: ``damage`` makes it wait out the profile's windows, without watching the sandbox's threads.
 SETTLE_ENV = "CUA_SETTLE"
+SETTLE_MODES = ("poll", "damage")
 
 
 def settle_args(profile: AppProfile | None) -> dict[str, Any]:
     """Return the ``settle`` argument of an ``act`` request: the profile's windows, the mode."""
     windows = profile.settle if profile is not None else SettleWindows()
-    args: dict[str, Any] = {"quiet_s": windows.quiet_ms / 1000, "idle_s": windows.idle_ms / 1000}
-    if os.environ.get(SETTLE_ENV, "") == "poll":
-        args["mode"] = "poll"
+    args: dict[str, Any] = {
+        "quiet_s": windows.quiet_ms / 1000,
+        "idle_s": windows.idle_ms / 1000,
+        "timer_s": windows.timer_ms / 1000,
+    }
+    mode = os.environ.get(SETTLE_ENV, "")
+    if mode in SETTLE_MODES:
+        args["mode"] = mode
     return args
 
 

@@ -44,13 +44,17 @@ class SettleWindows:
 
     With the X DAMAGE extension the guest ends a step ``quiet_ms`` after the last drawing, or
     ``idle_ms`` after the action if nothing was drawn at all; ``step(settle_s=...)`` bounds both.
-    Applications that repaint late (a spreadsheet recalculating) need longer windows.
+    Applications that repaint late (a spreadsheet recalculating) need longer windows. Sooner
+    than either, a step ends once the sandbox is calm: nothing drawn, no thread running, and no
+    timer due within ``timer_ms`` (a button's release animation, a debounced search).
     """
 
     quiet_ms: float = 60.0
     """Quiet time after the last damage that ends the wait once something was drawn."""
     idle_ms: float = 100.0
     """Time after the action that ends the wait when nothing was drawn at all."""
+    timer_ms: float = 250.0
+    """A timer of the application due this soon keeps the wait going past a calm moment."""
 
 
 @dataclass(frozen=True)
@@ -266,11 +270,12 @@ def _is_json(value: Any) -> bool:
 
 
 def _parse_settle(value: Any, where: str) -> SettleWindows:
-    if not isinstance(value, dict) or set(value) - {"quiet_ms", "idle_ms"}:
-        raise ProfileError(f"{where}: field 'settle': expected a table with quiet_ms and idle_ms")
+    keys = ("quiet_ms", "idle_ms", "timer_ms")
+    if not isinstance(value, dict) or set(value) - set(keys):
+        raise ProfileError(f"{where}: field 'settle': expected a table with {', '.join(keys)}")
     defaults = SettleWindows()
     out = {}
-    for key in ("quiet_ms", "idle_ms"):
+    for key in keys:
         v = value.get(key, getattr(defaults, key))
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 10000:
             raise ProfileError(f"{where}: field 'settle.{key}': expected milliseconds between 0 and 10000")

@@ -141,6 +141,8 @@ class XvfbSandbox(Sandbox):
         self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
         #: How the guest settled the last step: 'damage' (X DAMAGE events) or 'poll' (frames).
         self.settle_mode: str | None = None
+        #: Which rule ended the last step's wait: calm, quiet, idle, max or poll (docs/profiles.md).
+        self.settled_by: str | None = None
         self._closed = False
         self.last_reset_timings: dict[str, float] = {}
 
@@ -583,6 +585,7 @@ class XvfbSandbox(Sandbox):
         )
         t1 = time.monotonic()
         self.settle_mode = meta.get("settle_mode")
+        self.settled_by = meta.get("settled_by")
         timings = {
             "action": float(meta.get("action_ms", 0.0)),
             "settle": float(meta.get("settle_ms", 0.0)),

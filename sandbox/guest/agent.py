@@ -65,6 +65,19 @@ SETTLE_ENV = "CUA_SETTLE"
 #: Settle windows (seconds) when the host sends none: quiet after the last damage, idle with none.
 DEFAULT_QUIET_S = 0.06
 DEFAULT_IDLE_S = 0.15
+#: x86-64 system call numbers of the waits whose timeout the activity watcher decodes.
+SYS_POLL, SYS_SELECT, SYS_NANOSLEEP, SYS_FUTEX = 7, 23, 35, 202
+SYS_CLOCK_NANOSLEEP, SYS_EPOLL_WAIT, SYS_PSELECT6, SYS_PPOLL = 230, 232, 270, 271
+SYS_EPOLL_PWAIT, SYS_EPOLL_PWAIT2 = 281, 441
+FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_CMD_MASK, FUTEX_CLOCK_REALTIME = 0, 9, 0x7F, 256
+TIMER_ABSTIME = 1
+CLOCK_REALTIME = 0
+#: Settling by activity: nothing drawn and no thread run for CALM_S, checked every TICK_S.
+CALM_S = 0.005
+TICK_S = 0.002
+#: A timed wait due within this much of now (seconds) keeps a step from settling by calm.
+DEFAULT_TIMER_S = 0.25
+FOREVER = float("inf")
 #: Most damage rectangles reported with one observation (more are merged into bounding boxes).
 MAX_DAMAGE_RECTS = 32
 
@@ -157,6 +170,8 @@ class Desktop:
         self.dirty = True
         #: ``dirty`` as it was when the frame from the last settle was captured.
         self.frame_dirty = True
+        #: Which rule ended the last settle: calm, quiet, idle, max or poll (see ``settle``).
+        self.settled_by = ""
         self._init_damage(display_name)
 
     # -- server state -------------------------------------------------------------------
@@ -266,7 +281,13 @@ class Desktop:
             self.read_damage(sync=True)
 
     def settle(
-        self, max_s: float, quiet_s: float = 0.06, idle_s: float = 0.15, poll: bool = False
+        self,
+        max_s: float,
+        quiet_s: float = DEFAULT_QUIET_S,
+        idle_s: float = DEFAULT_IDLE_S,
+        poll: bool = False,
+        activity: Activity | None = None,
+        timer_s: float = DEFAULT_TIMER_S,
     ) -> tuple[bytes, bool, float, list[list[int]] | None]:
         """Wait for the screen to stop changing; return (frame, changed, settle_ms, damage).
 
@@ -275,25 +296,56 @@ class Desktop:
         DAMAGE (and not ``poll``) the changes are the X server's damage events and one frame is
         captured at the end; ``damage`` lists the changed areas [x, y, w, h] (merged, at most
         MAX_DAMAGE_RECTS). Otherwise frames are polled and compared, and ``damage`` is None.
+
+        With ``activity`` it may stop sooner, once *calm*: nothing drawn and no thread of the
+        sandbox run for CALM_S, no timed wait due within ``timer_s``, and still nothing drawn
+        after a round trip to the server. Nothing can then change the screen until the next
+        input. ``settled_by`` says which rule ended the wait.
         """
         if self.damage_dpy is None or poll:
             frame, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
+            self.settled_by = "poll"
             return frame, changed, settle_ms, None
         import select
 
+        if activity is not None and not activity.usable:
+            activity = None
         rects: list[list[int]] = []
         fd = self.damage_dpy.fileno()
         t0 = now()
         deadline = t0 + max_s
         last: float | None = None  # when damage last arrived
+        if activity is not None:
+            activity.refresh()
+            activity.ran()
+        calm_since = t0
         while True:
             if self.read_damage(rects):
-                last = now()
+                last = calm_since = now()
+            if activity is not None and activity.ran():
+                calm_since = now()
+            t = now()
             until = min(deadline, t0 + idle_s if last is None else last + quiet_s)
-            left = until - now()
-            if left <= 0:
+            if t >= until:
+                self.settled_by = "max" if t >= deadline else "idle" if last is None else "quiet"
                 break
-            select.select([fd], [], [], left)
+            wait = until - t
+            if activity is not None:
+                wait = min(wait, TICK_S)
+                if t - calm_since >= CALM_S:
+                    wake = activity.next_wake(t)
+                    if wake - t > timer_s:
+                        # Confirm afresh: the same threads, none runnable, nothing drawn by now.
+                        if activity.refresh() or activity.runnable() or activity.ran():
+                            calm_since = now()
+                        elif self.read_damage(rects, sync=True):
+                            last = calm_since = now()
+                        else:
+                            self.settled_by = "calm"
+                            break
+                    elif wake > t:
+                        wait = min(until, wake) - t  # nothing to watch before the timer fires
+            select.select([fd], [], [], max(wait, 0.0))
         # Damage read after this round trip is counted for the next frame (dirty), never lost.
         if self.read_damage(rects, sync=True):
             last = now()
@@ -724,6 +776,186 @@ def _node_text(node: Any) -> str:
         return ""
 
 
+class Activity:
+    """What the sandbox's own threads are doing: whether any ran, and when the next timer is due.
+
+    Every thread in the sandbox's PID namespace is watched except ``exclude`` (the namespace's
+    init and the guest itself). A thread *ran* when its count of times scheduled
+    (/proc/TID/schedstat) moved; a blocked thread's system call and arguments
+    (/proc/TID/syscall) say whether it sleeps with a timeout, and the timeout says when it wakes.
+    A screen that drew nothing while no thread ran and no timer is about to fire is settled:
+    nothing can draw until an outside event (the next action) arrives.
+
+    Only x86-64 system calls are decoded; elsewhere ``usable`` is False and settling keeps its
+    windows. Relative timeouts count from the moment the watcher first saw the thread in that
+    wait, which is late only for a wait that began before the step (a background timer).
+    """
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude = exclude
+        self.usable = os.uname().machine == "x86_64" and os.path.exists(f"/proc/{os.getpid()}/syscall")
+        #: tid -> open schedstat descriptor
+        self._fds: dict[int, int] = {}
+        #: tid -> last schedstat run count
+        self._runs: dict[int, int] = {}
+        #: tid -> (syscall line, when first seen in it) for blocked threads
+        self._waits: dict[int, tuple[bytes, float]] = {}
+        self._mem: dict[int, int] = {}  # pid -> /proc/PID/mem descriptor, for timespecs
+        self._pid_of: dict[int, int] = {}  # tid -> pid
+
+    def close(self) -> None:
+        for fd in (*self._fds.values(), *self._mem.values()):
+            os.close(fd)
+        self._fds.clear()
+        self._mem.clear()
+        self._runs.clear()
+        self._waits.clear()
+
+    def threads(self) -> dict[int, int]:
+        """Return the watched threads now, each with its process (all but the excluded ones)."""
+        tids: dict[int, int] = {}
+        for pid in _pids():
+            if pid in self.exclude:
+                continue
+            try:
+                tids.update((int(t), pid) for t in os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                continue
+        return tids
+
+    def refresh(self) -> bool:
+        """Track the threads that exist now; return whether the set changed (one came or went)."""
+        tids = self.threads()
+        changed = set(tids) != set(self._fds)
+        self._pid_of = tids
+        for tid in set(self._fds) - set(tids):
+            os.close(self._fds.pop(tid))
+            self._runs.pop(tid, None)
+            self._waits.pop(tid, None)
+        for tid in set(tids) - set(self._fds):
+            try:
+                self._fds[tid] = os.open(f"/proc/{tid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        for pid in set(self._mem) - set(tids.values()):
+            os.close(self._mem.pop(pid))
+        return changed
+
+    def ran(self) -> bool:
+        """Return whether any watched thread was scheduled since the last call (or has gone)."""
+        moved = False
+        for tid, fd in list(self._fds.items()):
+            try:
+                fields = os.pread(fd, 128, 0).split()
+                runs = int(fields[2])
+            except (OSError, IndexError, ValueError):
+                moved = True  # it exited: something happened
+                continue
+            if self._runs.get(tid) != runs:
+                self._runs[tid] = runs
+                self._waits.pop(tid, None)
+                moved = True
+        return moved
+
+    def runnable(self) -> bool:
+        """Return whether a watched thread is on a CPU or waiting for one, read afresh.
+
+        The cached waits of ``next_wake`` cannot see a thread that was woken but not yet
+        scheduled (its run count has not moved); its system call file says "running".
+        """
+        for tid in self._fds:
+            try:
+                with open(f"/proc/{tid}/syscall", "rb") as f:
+                    line = f.read()
+            except OSError:
+                return True
+            if line.startswith(b"running"):
+                return True
+        return False
+
+    def next_wake(self, now_s: float) -> float:
+        """Return the earliest time (``now()`` clock) a watched thread's timed wait ends.
+
+        ``now_s`` is now; 0.0 when a thread is running or its state cannot be read (it might
+        draw at any moment), FOREVER when every thread waits for an event with no timeout.
+        """
+        earliest = FOREVER
+        for tid in self._fds:
+            seen = self._waits.get(tid)
+            if seen is None:
+                try:
+                    with open(f"/proc/{tid}/syscall", "rb") as f:
+                        line = f.read()
+                except OSError:
+                    return 0.0
+                seen = (line, now_s)
+                self._waits[tid] = seen
+            wake = self._wakes_at(tid, *seen)
+            earliest = min(earliest, wake)
+            if earliest <= now_s:
+                break
+        return earliest
+
+    def _wakes_at(self, tid: int, line: bytes, since: float) -> float:
+        """Return when a thread blocked in the system call ``line`` (seen since ``since``) wakes."""
+        fields = line.split()
+        if not fields or fields[0] == b"running" or fields[0].startswith(b"-"):
+            return 0.0  # on a CPU, about to run, or in no system call
+        try:
+            nr = int(fields[0])
+            args = [int(a, 16) for a in fields[1:7]]
+        except ValueError:
+            return 0.0
+        if nr in (SYS_POLL, SYS_EPOLL_WAIT, SYS_EPOLL_PWAIT):
+            ms = _signed32(args[2] if nr == SYS_POLL else args[3])
+            return FOREVER if ms < 0 else since + ms / 1000
+        pointer, absolute, clock = 0, False, 1
+        if nr in (SYS_SELECT, SYS_PSELECT6):
+            pointer = args[4]
+        elif nr == SYS_PPOLL:
+            pointer = args[2]
+        elif nr == SYS_EPOLL_PWAIT2:
+            pointer = args[3]
+        elif nr == SYS_NANOSLEEP:
+            pointer = args[0]
+        elif nr == SYS_CLOCK_NANOSLEEP:
+            pointer, absolute, clock = args[2], bool(args[1] & TIMER_ABSTIME), args[0]
+        elif nr == SYS_FUTEX:
+            cmd = args[1] & FUTEX_CMD_MASK
+            if cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+                return 0.0  # priority-inheritance locks and the like: rare, so not decoded
+            pointer = args[3]
+            absolute = cmd == FUTEX_WAIT_BITSET
+            clock = CLOCK_REALTIME if args[1] & FUTEX_CLOCK_REALTIME else 1
+        else:
+            return FOREVER  # read, accept, wait4...: woken by an event from outside, not a timer
+        if pointer == 0:
+            return FOREVER
+        seconds = self._timeout(tid, pointer, microseconds=nr == SYS_SELECT)
+        if seconds is None:
+            return 0.0
+        if not absolute:
+            return since + seconds
+        return now() + (seconds - time.clock_gettime(clock))
+
+    def _timeout(self, tid: int, pointer: int, microseconds: bool) -> float | None:
+        """Read a timespec (or a timeval) at ``pointer`` in the thread's memory, in seconds."""
+        pid = self._pid_of.get(tid, tid)
+        fd = self._mem.get(pid)
+        try:
+            if fd is None:
+                fd = self._mem[pid] = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            sec, frac = struct.unpack("qq", os.pread(fd, 16, pointer))
+        except (OSError, struct.error):
+            return None
+        return sec + frac / (1e6 if microseconds else 1e9)
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
 class Guest:
     """Request dispatcher and owner of the sandbox's processes."""
 
@@ -747,6 +979,9 @@ class Guest:
         self.desktop = Desktop(display_name)
         self.app: subprocess.Popen[bytes] | None = None
         self._a11y: A11y | None = None
+        # Which of the sandbox's threads run and sleep tells when a step has settled; outside a
+        # PID namespace of its own the guest would watch the host's processes, so it does not.
+        self.activity = Activity({1, os.getpid()}) if sandboxed else None
 
     # -- processes ----------------------------------------------------------------------
     def running(self, name: str) -> bool:
@@ -1165,7 +1400,7 @@ class Guest:
     def op_act(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         d = self.desktop
         windows = args.get("settle") or {}  # the profile's windows and the host's mode, if any
-        poll = windows.get("mode") == "poll"
+        mode = windows.get("mode")
         t0 = now()
         d.drain_damage()  # what was drawn before the action is not its effect
         d.act(args["action"])
@@ -1174,7 +1409,9 @@ class Guest:
             float(args.get("settle_s", 1.0)),
             quiet_s=float(windows.get("quiet_s", DEFAULT_QUIET_S)),
             idle_s=float(windows.get("idle_s", DEFAULT_IDLE_S)),
-            poll=poll,
+            poll=mode == "poll",
+            activity=self.activity if mode is None else None,
+            timer_s=float(windows.get("timer_s", DEFAULT_TIMER_S)),
         )
         meta, data = self._observation(
             frame, args.get("encoding", "bgrx"), bool(args.get("a11y")), bool(args.get("reuse"))
@@ -1184,6 +1421,7 @@ class Guest:
             action_ms=action_ms,
             settle_ms=settle_ms,
             settle_mode="damage" if damage is not None else "poll",
+            settled_by=d.settled_by,
         )
         if damage is not None:
             meta["damage"] = damage

@@ -1,17 +1,26 @@
-"""Settling by the X server's DAMAGE events, and the polling fallback.
+"""Settling by the sandbox's activity and the X server's DAMAGE events, and the fallbacks.
 
-A step waits until the X server reports no more drawing (or, where DAMAGE is missing or
-``CUA_SETTLE=poll`` is set on the host, until screenshots stop changing), and reports the drawn
-areas as ``Observation.damage``.
+A step ends once the sandbox is calm (nothing drawn, no thread of its own running, no timer
+about to fire), or else when the X server reports no more drawing for the profile's windows (or,
+where DAMAGE is missing or ``CUA_SETTLE=poll`` is set on the host, when screenshots stop
+changing). The drawn areas come back as ``Observation.damage``.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from PIL import Image
 
+import sandbox.guest
 from sandbox import Click, TypeText, XvfbSandbox
 from sandbox.errors import ProfileError
 from sandbox.profile import SettleWindows, find_profile, parse_profile
@@ -101,13 +110,165 @@ def test_profiles_carry_settle_windows() -> None:
             "name": "x",
             "command": ["true"],
             "ready": {"title": "x"},
-            "settle": {"quiet_ms": 120, "idle_ms": 40},
+            "settle": {"quiet_ms": 120, "idle_ms": 40, "timer_ms": 500},
         }
     )
-    assert prof.settle == SettleWindows(quiet_ms=120.0, idle_ms=40.0)
+    assert prof.settle == SettleWindows(quiet_ms=120.0, idle_ms=40.0, timer_ms=500.0)
     with pytest.raises(ProfileError, match="settle"):
         parse_profile({"name": "x", "command": ["true"], "ready": {"title": "x"}, "settle": {"quiet": 1}})
     with pytest.raises(ProfileError, match=r"settle\.idle_ms"):
         parse_profile(
             {"name": "x", "command": ["true"], "ready": {"title": "x"}, "settle": {"idle_ms": "fast"}}
         )
+
+
+def test_a_click_on_nothing_settles_by_calm_and_matches_a_later_frame(sb: XvfbSandbox) -> None:
+    sb.reset("mousepad")
+    height = sb.screen_size[1]
+    sb.step(Click(5, height - 5))  # the window loses focus and redraws
+    for _ in range(5):
+        obs = sb.step(Click(5, height - 5))
+        assert sb.settled_by == "calm", sb.settled_by
+        assert not obs.changed
+    time.sleep(1.0)
+    assert obs.screenshot.tobytes() == fresh_frame(sb).tobytes()
+
+
+def test_a_button_settles_after_its_release_timer(sb: XvfbSandbox) -> None:
+    """galculator redraws a clicked button from a 100 ms timer: calm must wait for it."""
+    sb.reset("galculator")
+    x, y, w, h = button(sb, "4")
+    for _ in range(3):
+        t0 = time.monotonic()
+        obs = sb.step(Click(x + w // 2, y + h // 2))
+        took = time.monotonic() - t0
+        assert obs.changed and sb.settled_by == "calm", sb.settled_by
+        assert took >= 0.09, f"settled {took * 1000:.0f} ms after the click, before the release timer"
+        time.sleep(1.0)
+        # Above the button: its tooltip shows below it once the pointer has rested 500 ms.
+        above = (0, 0, sb.screen_size[0], y)
+        assert obs.screenshot.crop(above).tobytes() == fresh_frame(sb).crop(above).tobytes()
+
+
+def test_damage_mode_keeps_the_windows(sb: XvfbSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    sb.reset("galculator")
+    height = sb.screen_size[1]
+    monkeypatch.setenv("CUA_SETTLE", "damage")
+    sb.step(Click(5, height - 5))
+    t0 = time.monotonic()
+    sb.step(Click(5, height - 5))
+    assert sb.settle_mode == "damage" and sb.settled_by == "idle"
+    assert time.monotonic() - t0 >= SettleWindows().idle_ms / 1000
+    x, y, w, h = button(sb, "5")
+    sb.step(Click(x + w // 2, y + h // 2))
+    assert sb.settled_by == "quiet"
+
+
+@pytest.fixture(scope="module")
+def agent() -> ModuleType:
+    """The guest agent module, imported as the sandbox runs it (its folder on the path)."""
+    folder = str(Path(sandbox.guest.__file__).parent)
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location("cua_guest_agent", Path(folder) / "agent.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[str]]:
+    """A Python process that blocks in whatever code it reads from stdin (one line)."""
+    code = "import sys; exec(sys.stdin.readline())"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def blocked_line(pid: int, nr: int) -> bytes:
+    """Wait until the process's main thread blocks in system call ``nr``; return its line."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        line = Path(f"/proc/{pid}/syscall").read_bytes()
+        if line.split()[0] == str(nr).encode():
+            return line
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never blocked in system call {nr}: {line!r}")
+
+
+@pytest.mark.parametrize(
+    ("code", "nr_name", "timeout_s"),
+    [
+        ("import select; select.select([], [], [], 3.0)", "SYS_PSELECT6", 3.0),  # glibc's select
+        ("import select; select.poll().poll(2500)", "SYS_POLL", 2.5),
+        ("import select; e = select.epoll(); e.poll(1.5)", "SYS_EPOLL_WAIT", 1.5),
+        ("import threading; threading.Event().wait(4.0)", "SYS_FUTEX", 4.0),
+        ("import time; time.sleep(3.5)", "SYS_CLOCK_NANOSLEEP", 3.5),
+        ("import os; os.read(0, 1)", "", None),
+        ("import select; select.poll().poll()", "SYS_POLL", None),
+    ],
+)
+def test_wakes_at_decodes_each_timed_wait(
+    agent: ModuleType, sleeper: subprocess.Popen[str], code: str, nr_name: str, timeout_s: float | None
+) -> None:
+    assert sleeper.stdin is not None
+    started = agent.now()
+    sleeper.stdin.write(code + "\n")
+    sleeper.stdin.flush()
+    nr = getattr(agent, nr_name) if nr_name else 0  # read(2) is system call 0
+    line = blocked_line(sleeper.pid, nr)
+    seen = agent.now()
+    watcher = agent.Activity(set())
+    watcher._pid_of = {sleeper.pid: sleeper.pid}
+    try:
+        wake = watcher._wakes_at(sleeper.pid, line, seen)
+    finally:
+        watcher.close()
+    if timeout_s is None:
+        assert wake == agent.FOREVER
+    else:
+        # Relative waits count from when they were seen; absolute ones are exact.
+        assert started + timeout_s - 0.05 <= wake <= seen + timeout_s + 0.05, (wake - started, line)
+
+
+def watch_one(agent: ModuleType, pid: int) -> Any:
+    """An Activity that watches the threads of one process (a test owns no PID namespace)."""
+
+    class OneProcess(agent.Activity):  # type: ignore[name-defined,misc]
+        def threads(self) -> dict[int, int]:
+            return {int(p.name): pid for p in Path(f"/proc/{pid}/task").iterdir()}
+
+    return OneProcess(set())
+
+
+def test_activity_sees_a_thread_run_and_its_timer(agent: ModuleType, sleeper: subprocess.Popen[str]) -> None:
+    assert sleeper.stdin is not None
+    # A main thread that waits forever, and a worker that wakes every 200 ms to do a little.
+    sleeper.stdin.write(
+        "import threading, time, os; threading.Thread(target=lambda: [time.sleep(0.2) or sum(range(1000))"
+        " for _ in iter(int, 1)], daemon=True).start(); os.read(0, 1)\n"
+    )
+    sleeper.stdin.flush()
+    time.sleep(0.3)
+    watcher = watch_one(agent, sleeper.pid)
+    try:
+        watcher.refresh()
+        assert len(watcher._fds) == 2
+        watcher.ran()
+        runs = 0
+        soonest = []
+        t_end = time.monotonic() + 1.0
+        while time.monotonic() < t_end:
+            runs += watcher.ran()
+            t = agent.now()
+            soonest.append(watcher.next_wake(t) - t)
+            time.sleep(0.01)
+        assert 3 <= runs <= 8, runs  # five wakes in a second, each seen once
+        assert all(s <= 0.21 for s in soonest), max(soonest)  # the worker's timer is never far
+        assert min(soonest) <= 0.05
+    finally:
+        watcher.close()

@@ -23,6 +23,9 @@ REQUIRED = (
     "steps_per_s_parallel",
     "paint_step_ms",
     "early_settle_rate",
+    "pss_mb_per_sandbox",
+    "paint_steps_per_s_parallel",
+    "paint_cpu_ms_per_step_parallel",
 )
 
 
@@ -52,6 +55,9 @@ def test_bench_sandbox_quick_prints_every_key_as_a_number() -> None:
     assert is_number(machine["nproc"]) and all(is_number(x) for x in machine["load_avg_start"])
     assert result["params"]["quick"] is True
     assert result["settle_mode"] in ("damage", "poll")
+    assert result["paint_steps_per_s_parallel"] > 0
+    assert set(result["pss_mb_per_sandbox_parallel"]) == {"mousepad", "galculator"}  # --quick: no chromium
+    assert set(result["details"]["settle"]["step_settled_by"]) <= {"calm", "quiet", "idle", "max", "poll"}
     assert "[bench_sandbox" in proc.stderr
 
 
