@@ -77,6 +77,9 @@ CALM_S = 0.005
 TICK_S = 0.002
 #: A timed wait due within this much of now (seconds) keeps a step from settling by calm.
 DEFAULT_TIMER_S = 0.25
+#: More threads than this in a sandbox and the watcher gives up (settling keeps its windows):
+#: it holds a descriptor per thread, and a process spawning threads must not exhaust the guest's.
+MAX_WATCHED_THREADS = 2000
 FOREVER = float("inf")
 #: Most damage rectangles reported with one observation (more are merged into bounding boxes).
 MAX_DAMAGE_RECTS = 32
@@ -802,6 +805,8 @@ class Activity:
         self._waits: dict[int, tuple[bytes, float]] = {}
         self._mem: dict[int, int] = {}  # pid -> /proc/PID/mem descriptor, for timespecs
         self._pid_of: dict[int, int] = {}  # tid -> pid
+        #: Too many threads to watch: every check then answers "busy" (never calm).
+        self.overflow = False
 
     def close(self) -> None:
         for fd in (*self._fds.values(), *self._mem.values()):
@@ -826,6 +831,10 @@ class Activity:
     def refresh(self) -> bool:
         """Track the threads that exist now; return whether the set changed (one came or went)."""
         tids = self.threads()
+        self.overflow = len(tids) > MAX_WATCHED_THREADS
+        if self.overflow:
+            self.close()
+            return True
         changed = set(tids) != set(self._fds)
         self._pid_of = tids
         for tid in set(self._fds) - set(tids):
@@ -843,7 +852,7 @@ class Activity:
 
     def ran(self) -> bool:
         """Return whether any watched thread was scheduled since the last call (or has gone)."""
-        moved = False
+        moved = self.overflow
         for tid, fd in list(self._fds.items()):
             try:
                 fields = os.pread(fd, 128, 0).split()
@@ -863,6 +872,8 @@ class Activity:
         The cached waits of ``next_wake`` cannot see a thread that was woken but not yet
         scheduled (its run count has not moved); its system call file says "running".
         """
+        if self.overflow:
+            return True
         for tid in self._fds:
             try:
                 with open(f"/proc/{tid}/syscall", "rb") as f:

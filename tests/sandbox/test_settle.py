@@ -272,3 +272,33 @@ def test_activity_sees_a_thread_run_and_its_timer(agent: ModuleType, sleeper: su
         assert min(soonest) <= 0.05
     finally:
         watcher.close()
+
+
+def test_activity_gives_up_beyond_its_thread_limit(
+    agent: ModuleType, sleeper: subprocess.Popen[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox that spawns threads without end must not exhaust the guest's descriptors."""
+    assert sleeper.stdin is not None
+    sleeper.stdin.write(
+        "import threading, os; [threading.Thread(target=os.read, args=(0, 1), daemon=True).start()"
+        " for _ in range(40)]; os.read(0, 1)\n"
+    )
+    sleeper.stdin.flush()
+    deadline = time.monotonic() + 5
+    while len(list(Path(f"/proc/{sleeper.pid}/task").iterdir())) < 41 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    monkeypatch.setattr(agent, "MAX_WATCHED_THREADS", 30)
+    watcher = watch_one(agent, sleeper.pid)
+    try:
+        assert watcher.refresh() and watcher.overflow
+        assert not watcher._fds  # no descriptor held
+        assert watcher.ran() and watcher.runnable()  # never calm: the windows decide
+    finally:
+        watcher.close()
+    monkeypatch.setattr(agent, "MAX_WATCHED_THREADS", 100)
+    watcher = watch_one(agent, sleeper.pid)
+    try:
+        watcher.refresh()
+        assert not watcher.overflow and len(watcher._fds) == 41
+    finally:
+        watcher.close()
