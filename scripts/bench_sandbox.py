@@ -26,6 +26,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,11 @@ def start_sandbox(app: str) -> tuple[XvfbSandbox, tuple[int, int, int, int]]:
     return sb, region
 
 
+def rule_of(sb: XvfbSandbox) -> str:
+    """Which rule ended the sandbox's last settle wait (calm, quiet, idle, max, poll)."""
+    return str(getattr(sb, "settled_by", None) or "unknown")  # older sandboxes do not say
+
+
 def run_level(
     pool: list[tuple[XvfbSandbox, tuple[int, int, int, int]]],
     total_steps: int,
@@ -312,7 +318,7 @@ def run_level(
     failures: list[str] = []
     ends: list[float] = [0.0] * n
     starts: list[float] = [0.0] * n
-    settled_by: dict[str, int] = {}
+    settled_by: Counter[str] = Counter()
 
     def work(i: int) -> None:
         sb, region = pool[i]
@@ -333,8 +339,7 @@ def run_level(
                 break
             durations[i].append(time.monotonic() - t0)
             splits[i].append(dict(obs.timings))
-            rule = str(getattr(sb, "settled_by", None) or "unknown")
-            settled_by[rule] = settled_by.get(rule, 0) + 1
+            settled_by[rule_of(sb)] += 1
             if not obs.app_running:
                 failures.append(f"sandbox {i}: application no longer running")
                 break
@@ -368,7 +373,7 @@ def run_level(
         "cpu_ms_per_step": round(cpu_per_step, 1),
         "cpu_bound_steps_per_s": round((os.cpu_count() or 1) * 1000 / cpu_per_step, 1) if flat else 0.0,
         "passed": not failures and len(flat) >= total_steps and p95 <= cfg.p95_limit_s,
-        "settled_by": settled_by,
+        "settled_by": dict(settled_by),
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -549,14 +554,14 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
         steps: list[float] = []
         early: list[dict[str, Any]] = []
         carets = tooltips = 0
-        settled_by: dict[str, int] = {}
+        settled_by: Counter[str] = Counter()
         for i in range(cfg.early_actions):
             action = script[i % len(script)]
             t0 = time.monotonic()
             obs = sb.step(action, settle_s=cfg.settle_s)
             steps.append((time.monotonic() - t0) * 1000)
-            rule = str(getattr(sb, "settled_by", None) or "unknown")
-            settled_by[rule] = settled_by.get(rule, 0) + 1
+            rule = rule_of(sb)
+            settled_by[rule] += 1
             time.sleep(LATER_S)
             sb._last_image = None  # a fresh frame from the guest, never "unchanged since" the step
             later = sb.observe()
@@ -582,7 +587,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
             "tooltip_diffs": tooltips,
             "step_ms_median": round(median(steps), 1),
             "step_ms_max": round(max(steps), 1),
-            "settled_by": settled_by,
+            "settled_by": dict(settled_by),
             "examples": early[:5],
             "settle_mode": getattr(sb, "settle_mode", None) or "poll",  # older sandboxes: poll
         }
@@ -593,8 +598,8 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
     windows; paint_step_ms: clicks on galculator's '7' button (it repaints), with galculator's."""
     nothing: list[float] = []
     nothing_changed = 0
-    nothing_by: dict[str, int] = {}
-    paint_by: dict[str, int] = {}
+    nothing_by: Counter[str] = Counter()
+    paint_by: Counter[str] = Counter()
     with XvfbSandbox() as sb:
         sb.reset(cfg.app)
         h = sb.screen_size[1]
@@ -604,8 +609,7 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
             obs = sb.step(Click(5, h - 5), settle_s=cfg.settle_s)
             nothing.append((time.monotonic() - t0) * 1000)
             nothing_changed += obs.changed
-            rule = str(getattr(sb, "settled_by", None) or "unknown")
-            nothing_by[rule] = nothing_by.get(rule, 0) + 1
+            nothing_by[rule_of(sb)] += 1
         mode = getattr(sb, "settle_mode", None) or "poll"  # older sandboxes only polled
     paint: list[float] = []
     paint_changed = 0
@@ -620,8 +624,7 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
                 obs = sb.step(Click(*button), settle_s=cfg.settle_s)
                 paint.append((time.monotonic() - t0) * 1000)
                 paint_changed += obs.changed
-                rule = str(getattr(sb, "settled_by", None) or "unknown")
-                paint_by[rule] = paint_by.get(rule, 0) + 1
+                paint_by[rule_of(sb)] += 1
                 damage = [list(r) for r in getattr(obs, "damage", ())]
     return {
         "step_ms": round(median(nothing), 2),
@@ -632,8 +635,8 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
         "paint_changed_fraction": round(paint_changed / max(1, len(paint)), 2),
         "paint_damage_example": damage,
         "settle_mode": mode,
-        "step_settled_by": nothing_by,
-        "paint_settled_by": paint_by,
+        "step_settled_by": dict(nothing_by),
+        "paint_settled_by": dict(paint_by),
     }
 
 

@@ -875,12 +875,8 @@ class Activity:
         if self.overflow:
             return True
         for tid in self._fds:
-            try:
-                with open(f"/proc/{tid}/syscall", "rb") as f:
-                    line = f.read()
-            except OSError:
-                return True
-            if line.startswith(b"running"):
+            line = _syscall(tid)
+            if line is None or line.startswith(b"running"):
                 return True
         return False
 
@@ -894,10 +890,8 @@ class Activity:
         for tid in self._fds:
             seen = self._waits.get(tid)
             if seen is None:
-                try:
-                    with open(f"/proc/{tid}/syscall", "rb") as f:
-                        line = f.read()
-                except OSError:
+                line = _syscall(tid)
+                if line is None:
                     return 0.0
                 seen = (line, now_s)
                 self._waits[tid] = seen
@@ -960,6 +954,15 @@ class Activity:
         except (OSError, struct.error):
             return None
         return sec + frac / (1e6 if microseconds else 1e9)
+
+
+def _syscall(tid: int) -> bytes | None:
+    """Return a thread's /proc/TID/syscall line (its blocking call, or "running"); None if gone."""
+    try:
+        with open(f"/proc/{tid}/syscall", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _signed32(value: int) -> int:
