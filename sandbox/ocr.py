@@ -7,8 +7,9 @@ on first use, once per process, and shared by every sandbox (calls are serialise
 Importing this module needs only Pillow (every backend imports it); numpy and the engine are
 imported when text is first read.
 
-A full pass over a 1280x800 screen full of text costs about two seconds on two cores, most of
-it recognising the lines; after an action little of the screen changes. :class:`ScreenText`
+A full pass over a 1280x800 screen full of text costs about four seconds of CPU (two cores), most
+of it recognising the lines, or half that with lines scaled to REC_HEIGHT 32 px instead of the
+model's 48; after an action little of the screen changes. :class:`ScreenText`
 therefore keeps the last frame it read and its boxes, and for a new frame re-reads only the
 changed areas, each widened by a margin and grown over the old boxes it touches, which are
 replaced by what the area reads. Results are cached by screenshot hash, so observing an
@@ -52,6 +53,11 @@ CACHE_SIZE = 64
 _QT_VARS = ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR")
 #: Boxes the recogniser scores below this are dropped (RapidOCR's default).
 MIN_SCORE = 0.5
+#: Height (pixels) lines are scaled to for recognition. The PP-OCRv4 recogniser was trained at
+#: 48; screen text is 10-16 px tall, and at 32 it reads terminal screens as well or better
+#: (scripts/bench_ocr.py: word recall 1.0 against 0.85 before space repair) for under half the
+#: CPU, recognition being most of a full pass.
+REC_HEIGHT = 32
 
 
 def ocr_available() -> bool:
@@ -62,9 +68,13 @@ def ocr_available() -> bool:
 class OcrEngine:
     """The OCR models, loaded on first use; ``read`` returns text boxes in screen pixels."""
 
-    def __init__(self, threads: int | None = None) -> None:
-        """Prepare an engine; ``threads`` caps onnxruntime's threads per model (default: all cores)."""
+    def __init__(self, threads: int | None = None, rec_height: int = REC_HEIGHT) -> None:
+        """Prepare an engine; ``threads`` caps onnxruntime's threads per model (default: all cores).
+
+        ``rec_height`` is the height lines are scaled to for recognition (REC_HEIGHT).
+        """
         self._threads = threads
+        self._rec_height = rec_height
         self._engine: Any = None
         self._lock = threading.Lock()
         self.load_ms: float | None = None
@@ -94,6 +104,7 @@ class OcrEngine:
                 "det_limit_type": "max",
                 "det_limit_side_len": 2000,
                 "use_cls": False,  # screen text is never upside down
+                "rec_img_shape": [3, self._rec_height, 320],
             }
             if self._threads is not None:
                 options["intra_op_num_threads"] = self._threads

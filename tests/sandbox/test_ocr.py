@@ -145,6 +145,12 @@ def test_observe_ocr_on_the_fake_sandbox(engine: OcrEngine) -> None:
 
 # -- a real xterm -------------------------------------------------------------------------------
 @pytest.mark.x11
+def text_lines(boxes: tuple[TextBox, ...] | list[TextBox]) -> list[TextBox]:
+    """The boxes but a bare shell prompt: its block cursor is read as '■' or not at all,
+    depending on the crop around it, by full and incremental passes alike (no text either way)."""
+    return [b for b in boxes if b.text.strip("$■ ")]
+
+
 def test_xterm_text_is_read_then_updated_incrementally(sb: XvfbSandbox, engine: OcrEngine) -> None:
     sb.reset("xterm")
     sb.write_file("known.txt", ("\n".join(LINES) + "\n").encode())
@@ -165,11 +171,11 @@ def test_xterm_text_is_read_then_updated_incrementally(sb: XvfbSandbox, engine: 
     read_area = sum(w * h for _, _, w, h in text.last_read["regions"])
     assert read_area < 0.1 * 1280 * 800  # only around the new lines
     full = engine.read(later.screenshot)
-    assert box_f1(list(incremental), full, min_ratio=0.8) >= 0.95
+    assert box_f1(text_lines(incremental), text_lines(full), min_ratio=0.8) >= 0.95
     new = [b.text for b in incremental if b.bbox[1] > max(b.bbox[1] for b in obs.text if "cactus" in b.text)]
     assert any("walnut 4096 meadow" in t for t in new), new
     # the sandbox's own reader took the same way: the result agrees with the reader above
-    assert box_f1(list(sb.observe(ocr=True).text), list(incremental), min_ratio=0.8) >= 0.95
+    assert box_f1(text_lines(sb.observe(ocr=True).text), text_lines(incremental), min_ratio=0.8) >= 0.95
 
 
 def test_incremental_update_keeps_what_did_not_change(engine: OcrEngine) -> None:
