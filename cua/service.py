@@ -54,7 +54,7 @@ from cua.store import (
 )
 from cua.tasks import TaskSpec, builtin_families, resolve_task
 from sandbox.base import Sandbox
-from sandbox.pool import SandboxPool
+from sandbox.pool import Pool
 from sandbox.profile import AppProfile
 
 
@@ -257,7 +257,7 @@ class Service:
         memory: str = "off",
         encoder: str = "static",
         key_screenshots: int = 0,
-        pool: SandboxPool | None = None,
+        pool: Pool | None = None,
         control: AgentControl | None = None,
         on_event: OnEvent | None = None,
     ) -> EvalReport:

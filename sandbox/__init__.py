@@ -27,6 +27,7 @@ from sandbox.errors import (
 )
 from sandbox.pool import BROKEN, Job, JobResult, Pool, PoolEvent, SandboxPool
 from sandbox.profile import AppProfile, ReadyCheck, RunCommand, WriteFile, find_profile, list_profiles
+from sandbox.qemu import QemuSandbox
 from sandbox.xvfb import XvfbSandbox
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Pool",
     "PoolEvent",
     "ProfileError",
+    "QemuSandbox",
     "ReadyCheck",
     "RunCommand",
     "Sandbox",

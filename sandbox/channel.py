@@ -161,6 +161,11 @@ def a11y_node(row: dict[str, Any]) -> A11yNode:
 #: ``damage`` makes it wait out the profile's windows, without watching the sandbox's threads.
 SETTLE_ENV = "CUA_SETTLE"
 SETTLE_MODES = ("poll", "damage")
+#: ``full`` here makes every settled frame a grab of the whole screen (not the last frame patched
+#: where the X server says it drew); ``check`` patches and compares with a full grab as well,
+#: counting mismatches (``capture_differs`` in the act reply): for tests and benchmarks.
+CAPTURE_ENV = "CUA_CAPTURE"
+CAPTURE_MODES = ("full", "check")
 
 
 def settle_args(profile: AppProfile | None) -> dict[str, Any]:
@@ -174,6 +179,9 @@ def settle_args(profile: AppProfile | None) -> dict[str, Any]:
     mode = os.environ.get(SETTLE_ENV, "")
     if mode in SETTLE_MODES:
         args["mode"] = mode
+    capture = os.environ.get(CAPTURE_ENV, "")
+    if capture in CAPTURE_MODES:
+        args["capture"] = capture
     return args
 
 

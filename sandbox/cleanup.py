@@ -6,6 +6,9 @@ descriptors only: every entry is opened relative to a folder already held open, 
 ``O_NOFOLLOW``, so a link is removed as a link and never followed; a mode is only ever changed
 through a descriptor of a folder inside the tree being removed (never the tree's parent, never
 through a path). Entries that reappear while it works (a process racing it) are retried.
+
+Every backend's runtime folder records its owner (``claim_runtime_dir``); a new sandbox removes
+the folders of owners that died without closing theirs (``reap_stale_runtime_dirs``).
 """
 
 from __future__ import annotations
@@ -94,3 +97,42 @@ def _empty(parent_fd: int, name: str) -> None:
                     os.unlink(entry.name, dir_fd=fd)
     finally:
         os.close(fd)
+
+
+def stat_fields(pid: int | str) -> list[str]:
+    """Return the fields of /proc/PID/stat after the command name (state first), or [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def process_identity(pid: int) -> str | None:
+    """Return "pid starttime" for a live process (start time tells a reused pid apart), else None."""
+    fields = stat_fields(pid)
+    return f"{pid} {fields[19]}" if fields else None
+
+
+def claim_runtime_dir(folder: Path) -> None:
+    """Record in ``folder`` which process owns it, for ``reap_stale_runtime_dirs``."""
+    (folder / "owner").write_text(process_identity(os.getpid()) or "")
+
+
+def reap_stale_runtime_dirs(root: Path, prefix: str) -> list[Path]:
+    """Remove the runtime folders ``root/prefix*`` of sandboxes whose owner died without closing them.
+
+    Their processes are already gone (they die with the owner); only files remain.
+    """
+    removed = []
+    for folder in root.glob(f"{prefix}*"):
+        try:
+            owner = (folder / "owner").read_text().split()
+        except OSError:
+            continue
+        if len(owner) == 2 and owner[0].isdigit() and process_identity(int(owner[0])) != " ".join(owner):
+            try:
+                remove_tree(folder)
+            except OSError:
+                continue  # try again next time; never stop a new sandbox for an old folder
+            removed.append(folder)
+    return removed

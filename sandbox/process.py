@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 _jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
@@ -94,3 +95,25 @@ def kill_group(proc: subprocess.Popen[bytes] | None, timeout_s: float = 3.0) -> 
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """Return (pid, command line) of live processes (not zombies, not this one) with ``name=value``.
+
+    How tests and the local Ray cluster find what they started, whatever else runs on the machine.
+    """
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append((int(entry.name), cmd.strip()))
+    return found

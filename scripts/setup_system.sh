@@ -16,8 +16,8 @@ PACKAGES=(
   libreoffice-calc libreoffice-gtk3 chromium
   # fonts so that accents and CJK render
   fonts-dejavu-core fonts-wqy-zenhei
-  # the guest runtime: Debian's Python with PyGObject (AT-SPI) and tkinter (pyautogui's mouseinfo)
-  python3 python3-venv python3-gi python3-tk
+  # the guest runtime: Debian's Python with PyGObject (AT-SPI)
+  python3 python3-venv python3-gi
   # OCR (sandbox/ocr.py, the `ocr` extra): the opencv-python wheel links libGL and GLib
   libgl1 libglib2.0-0
 )
@@ -33,6 +33,10 @@ PACKAGES+=(
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0 libegl1
   libfontconfig1 libdbus-1-3
 )
+
+# The QEMU backend (sandbox/qemu.py): QEMU itself, qemu-img for the overlays, and what
+# scripts/vm/build_image.sh builds the VM image with (mmdebstrap, mke2fs).
+PACKAGES+=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -17,12 +17,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox import XvfbSandbox
+from sandbox.process import processes_with_env
 
 os.environ.setdefault("CUA_SANDBOX_TAG", f"pytest-{uuid.uuid4().hex[:10]}")
 TAG = os.environ["CUA_SANDBOX_TAG"]
@@ -30,22 +30,7 @@ TAG = os.environ["CUA_SANDBOX_TAG"]
 
 def tagged_processes(tag: str = TAG) -> list[tuple[int, str]]:
     """Return (pid, command line) of live processes carrying ``tag``."""
-    needle = f"CUA_SANDBOX_TAG={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle not in (entry / "environ").read_bytes().split(b"\0"):
-                continue
-            stat = (entry / "stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        found.append((int(entry.name), cmd.strip()))
-    return found
+    return processes_with_env("CUA_SANDBOX_TAG", tag)
 
 
 def x11_available() -> bool:

@@ -11,6 +11,7 @@ from cua.cli.options import (
     DEFAULT_FORMAT,
     ApiKeyEnv,
     AsJson,
+    Backend,
     DataDir,
     Encoder,
     Endpoint,
@@ -22,7 +23,10 @@ from cua.cli.options import (
     ModelOptions,
     Parallel,
     PolicyOrModel,
+    RayAddress,
     Seed,
+    ray_pool,
+    sandbox_pool,
 )
 from cua.errors import UsageError
 from cua.policies.registry import POLICY_NAMES as POLICIES
@@ -53,6 +57,8 @@ def eval_command(
     memory: MemoryMode = "off",
     encoder: Encoder = "static",
     key_screenshots: KeyScreens = 0,
+    backend: Backend = "xvfb",
+    ray: RayAddress = None,
 ) -> None:
     """Evaluate a policy on a task suite: every episode recorded, validators decide success."""
     given = model is not None or endpoint is not None
@@ -95,13 +101,18 @@ def eval_command(
                     f"  {mark:5} {ep.task:36} {ep.steps:3d} steps {ep.wall_s:6.1f} s  {ep.run_id}"
                 )
 
+    # None: the evaluation's own pool of XvfbSandboxes; with --ray, sandboxes in Ray actors.
+    pool = ray_pool(ray, parallel, backend) if ray else sandbox_pool(backend, parallel)
     try:
         report = Service(data_dir).evaluate(
             suite, policy, model=model_policy, parallel=parallel, instances=instances, include_slow=slow,
-            seed=seed, memory=memory, encoder=encoder, key_screenshots=key_screenshots, on_event=show,
+            seed=seed, memory=memory, encoder=encoder, key_screenshots=key_screenshots, pool=pool,
+            on_event=show,
         )  # fmt: skip
     finally:
         progress.stop()
+        if pool is not None:
+            pool.close()
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:

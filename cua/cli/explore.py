@@ -15,6 +15,7 @@ from cua.cli.options import (
     ApiKeyEnv,
     AppFilter,
     AsJson,
+    Backend,
     DataDir,
     Endpoint,
     FormatName,
@@ -23,6 +24,9 @@ from cua.cli.options import (
     ModelOptions,
     Parallel,
     PolicyName,
+    RayAddress,
+    ray_sandboxes,
+    sandbox_factory,
 )
 from cua.errors import UsageError
 from cua.explore import ExploreSettings, WalkResult
@@ -94,6 +98,8 @@ def explore(
     ] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
+    backend: Backend = "xvfb",
+    ray: RayAddress = None,
 ) -> None:
     """Run (or resume: the same command continues) an exploration of one application.
 
@@ -165,7 +171,15 @@ def explore(
             print(line, file=sys.stderr if as_json else sys.stdout, flush=True)
 
     try:
-        summary = Service(data_dir).explore(settings, progress=progress, model=built)
+        if ray:  # each walker's sandbox in a Ray actor; walks, proofs and records stay here
+            with ray_sandboxes(ray, parallel, backend) as make:
+                summary = Service(data_dir, sandbox_factory=make).explore(
+                    settings, progress=progress, model=built
+                )
+        else:
+            summary = Service(data_dir, sandbox_factory=sandbox_factory(backend)).explore(
+                settings, progress=progress, model=built
+            )
     finally:
         if bar is not None:
             bar.close()

@@ -18,9 +18,10 @@ Imports no model backend (torch stays unloaded until a command builds a model).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,6 +31,11 @@ from cua.memory.session import MEMORY_MODES, check_memory_mode
 from cua.models.config import GenerationSettings, field_docs
 from cua.models.registry import DEFAULT_FORMAT
 from cua.policies.registry import POLICY_NAMES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from sandbox import Pool, Sandbox, SandboxPool
 
 _GEN = field_docs(GenerationSettings)
 _GEN_DEFAULTS = GenerationSettings()
@@ -72,6 +78,23 @@ Seed = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+BACKENDS = ("xvfb", "qemu")
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Sandbox backend: xvfb (a private X display; the default) or qemu (a VM booted from the "
+        "image of `bash scripts/vm/build_image.sh`; without KVM it is much slower).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Run the sandboxes in Ray actors: auto (a local Ray for this run, stopped after it) or "
+        "HOST:PORT of a running cluster's head (docs/scaling.md). Episodes run and record here.",
+    ),
+]
 PolicyName = Annotated[
     str,
     typer.Option(
@@ -154,6 +177,86 @@ KeyScreens = Annotated[
         help="Remembered screens shown with the experience: 0, 1 or 2 (they cost tokens).",
     ),
 ]
+
+
+# -- the sandbox backend --------------------------------------------------------------------
+
+#: How long a pool waits for one reset of a VM sandbox: its first one boots the VM, which under
+#: TCG (no KVM) takes minutes on a busy machine.
+QEMU_RESET_TIMEOUT_S = 900.0
+
+
+def check_backend(backend: str) -> None:
+    """Raise UsageError unless ``backend`` is one of ``BACKENDS``."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def sandbox_factory(backend: str) -> Callable[[str], Sandbox] | None:
+    """Return the ``Service`` sandbox factory (app -> sandbox) for ``--backend``; None: the default."""
+    check_backend(backend)
+    if backend == "xvfb":
+        return None
+    from sandbox import find_profile
+    from sandbox.qemu import QemuSandbox
+
+    return lambda app: QemuSandbox(find_profile(app).screen)
+
+
+def sandbox_pool(backend: str, parallel: int) -> SandboxPool | None:
+    """Return a pool of ``--backend`` sandboxes for an evaluation (None: the default pool)."""
+    check_backend(backend)
+    if backend == "xvfb":
+        return None
+    from sandbox.pool import SandboxPool
+    from sandbox.qemu import QemuSandbox
+
+    return SandboxPool(parallel, factory=QemuSandbox, reset_timeout_s=QEMU_RESET_TIMEOUT_S)
+
+
+def _backend_class(backend: str) -> Callable[..., Sandbox]:
+    """Return the sandbox class of ``--backend`` (screen size as its first argument)."""
+    check_backend(backend)
+    if backend == "xvfb":
+        from sandbox import XvfbSandbox
+
+        return XvfbSandbox
+    from sandbox.qemu import QemuSandbox
+
+    return QemuSandbox
+
+
+def ray_pool(address: str, parallel: int, backend: str) -> Pool:
+    """Return a pool of ``parallel`` ``--backend`` sandboxes in Ray actors (``--ray auto|ADDRESS``).
+
+    The caller closes it (with ``auto`` that stops the local Ray).
+    """
+    from sandbox.ray_pool import RayPool
+
+    if parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    reset_timeout_s = QEMU_RESET_TIMEOUT_S if backend == "qemu" else 120.0
+    return RayPool(parallel, _backend_class(backend), address=address, reset_timeout_s=reset_timeout_s)
+
+
+@contextmanager
+def ray_sandboxes(address: str, parallel: int, backend: str) -> Iterator[Callable[[str], Sandbox]]:
+    """Connect to Ray for a ``Service``; yield its sandbox factory (app -> sandbox in an actor).
+
+    Used by ``cua explore --ray``, whose workers each keep a sandbox; on exit the connection is
+    closed (with ``auto`` the local Ray stops).
+    """
+    from functools import partial
+
+    from sandbox import find_profile
+    from sandbox.ray_pool import RayConnection, remote_factory
+
+    cls = _backend_class(backend)
+    connection = RayConnection(address, sandboxes=parallel)
+    try:
+        yield lambda app: remote_factory(partial(cls, find_profile(app).screen))()
+    finally:
+        connection.close()
 
 
 # -- model options into a policy --------------------------------------------------------------
@@ -255,12 +358,14 @@ class ModelOptions:
 
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_FORMAT",
     "MEMORY_MODES",
     "ApiKeyEnv",
     "AppFilter",
     "AppProfile",
     "AsJson",
+    "Backend",
     "DataDir",
     "Encoder",
     "Endpoint",
@@ -277,9 +382,15 @@ __all__ = [
     "Parallel",
     "PolicyName",
     "PolicyOrModel",
+    "RayAddress",
     "Seed",
     "TaskAppProfile",
     "Temperature",
     "TopP",
+    "check_backend",
     "check_memory_mode",
+    "ray_pool",
+    "ray_sandboxes",
+    "sandbox_factory",
+    "sandbox_pool",
 ]

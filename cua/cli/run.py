@@ -16,6 +16,7 @@ from cua.agent.safety import SafetyGuard
 from cua.cli.options import (
     DEFAULT_FORMAT,
     ApiKeyEnv,
+    Backend,
     DataDir,
     Encoder,
     Endpoint,
@@ -30,6 +31,7 @@ from cua.cli.options import (
     ModelOptions,
     TaskAppProfile,
     Temperature,
+    sandbox_factory,
 )
 from cua.errors import UsageError
 from cua.service import Notice, RunRequest, Service, ServiceEvent
@@ -116,6 +118,7 @@ def run(
     memory: MemoryMode = "auto",
     key_screenshots: KeyScreens = 0,
     encoder: Encoder = "static",
+    backend: Backend = "xvfb",
 ) -> None:
     """Run the agent on INSTRUCTION in a fresh sandbox, showing each step, and record the run.
 
@@ -124,7 +127,9 @@ def run(
     """
     if judge not in ("heuristic", "self"):
         raise UsageError(f"--judge is heuristic or self, not {judge!r}")
-    service = Service(data_dir)
+    if real_screen and backend != "xvfb":
+        raise UsageError("--real-screen acts on your display: it takes no --backend")
+    service = Service(data_dir, sandbox_factory=sandbox_factory(backend))
     request = RunRequest(
         instruction=instruction, app=app, task=task, max_steps=max_steps, real_screen=real_screen
     )

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cua.cli.options import AppProfile
+from cua.cli.options import AppProfile, Backend, sandbox_factory
 from sandbox import Click, Key, Observation, TypeText, XvfbSandbox, find_profile, list_profiles
 from sandbox.actions import SandboxAction, to_json, to_pyautogui, validate
 from sandbox.conformance import check_sandbox
@@ -134,9 +134,11 @@ def a11y(app_name: AppProfile = "mousepad") -> None:
 
 
 @sandbox_app.command("check")
-def check(app_name: AppProfile = "mousepad") -> None:
-    """Run the sandbox conformance checker against the Xvfb backend with this application."""
-    report = check_sandbox(XvfbSandbox(), find_profile(app_name))
+def check(app_name: AppProfile = "mousepad", backend: Backend = "xvfb") -> None:
+    """Run the sandbox conformance checker against a backend (default Xvfb) with this application."""
+    factory = sandbox_factory(backend)
+    profile = find_profile(app_name)
+    report = check_sandbox(factory(app_name) if factory else XvfbSandbox(profile.screen), profile)
     for item in report.passed:
         typer.echo(f"  ok  {item}")
     typer.echo(f"{len(report.passed)} checks passed")

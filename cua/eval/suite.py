@@ -23,7 +23,7 @@ from cua.store import RunSource, TrajectoryStore
 from cua.tasks import TaskSpec, builtin_families, load_path
 from cua.tasks.builtin import is_task_path
 from sandbox.base import Sandbox
-from sandbox.pool import Job, SandboxPool
+from sandbox.pool import Job, Pool, SandboxPool
 
 #: Heavy applications, left out by ``--no-slow``.
 SLOW_APPS = frozenset({"libreoffice-calc", "chromium"})
@@ -199,7 +199,7 @@ def evaluate(
     suite: str = "custom",
     parallel: int = 1,
     store: TrajectoryStore | None = None,
-    pool: SandboxPool | None = None,
+    pool: Pool | None = None,
     settle_s: float = 1.0,
     seed: int = 0,
     on_episode: Callable[[Episode], None] | None = None,
@@ -207,6 +207,9 @@ def evaluate(
     control: AgentControl | None = None,
 ) -> EvalReport:
     """Run every task once with a fresh policy from ``make_policy``; return the report.
+
+    ``pool`` is any ``Pool`` (a local ``SandboxPool``, a ``RayPool``), left open for its owner;
+    without one, a local pool of ``parallel`` XvfbSandboxes is made and closed here.
 
     ``control`` (shared by the parallel episodes) pauses or cancels them all.
     """

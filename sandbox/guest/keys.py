@@ -1,4 +1,4 @@
-"""Canonical key names, the aliases the host accepts for them, and their pyautogui names.
+"""Canonical key names, the aliases the host accepts for them, their pyautogui and X keysym names.
 
 Standard library only: the guest agent imports this file inside the sandbox, the host imports it
 as ``sandbox.guest.keys``. The guest accepts only canonical names; the host maps aliases first.
@@ -57,6 +57,19 @@ ALIASES: dict[str, str] = {
 
 #: Canonical names whose pyautogui name differs; every other canonical name is its own.
 PYAUTOGUI_NAMES: dict[str, str] = {"escape": "esc", "super": "winleft", "menu": "apps"}
+
+#: X keysym names of the canonical names longer than one character (a one-character name is
+#: its own keysym: Latin-1 keysyms are the code points).
+KEYSYM_NAMES: dict[str, str] = {
+    "enter": "Return", "tab": "Tab", "space": "space", "backspace": "BackSpace",
+    "delete": "Delete", "insert": "Insert", "escape": "Escape", "home": "Home", "end": "End",
+    "pageup": "Page_Up", "pagedown": "Page_Down",
+    "up": "Up", "down": "Down", "left": "Left", "right": "Right",
+    "ctrl": "Control_L", "shift": "Shift_L", "alt": "Alt_L", "super": "Super_L",
+    "capslock": "Caps_Lock", "numlock": "Num_Lock", "scrolllock": "Scroll_Lock",
+    "printscreen": "Print", "pause": "Pause", "menu": "Menu",
+    **{f"f{i}": f"F{i}" for i in range(1, 25)},
+}  # fmt: skip
 
 
 def canonical_key(name: str) -> str | None:

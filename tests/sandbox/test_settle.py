@@ -12,6 +12,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 
 import sandbox.guest
-from sandbox import Click, TypeText, XvfbSandbox
+from sandbox import Click, Key, TypeText, XvfbSandbox
 from sandbox.errors import ProfileError
 from sandbox.profile import SettleWindows, find_profile, parse_profile
 
@@ -148,6 +149,52 @@ def test_a_button_settles_after_its_release_timer(sb: XvfbSandbox) -> None:
         # Above the button: its tooltip shows below it once the pointer has rested 500 ms.
         above = (0, 0, sb.screen_size[0], y)
         assert obs.screenshot.crop(above).tobytes() == fresh_frame(sb).crop(above).tobytes()
+
+
+def test_frames_patched_where_the_server_drew_match_full_grabs(
+    sb: XvfbSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled frame is the last one with fresh pixels where damage says something was drawn.
+
+    With ``CUA_CAPTURE=check`` the guest also grabs the whole screen after each step and counts
+    a patched or reused frame that differs from it (with no later drawing to explain it).
+    Menus, dialogs, typing, button clicks and clicks on nothing, in two applications.
+    """
+    monkeypatch.setenv("CUA_CAPTURE", "check")
+    height = sb.screen_size[1]
+    seen: Counter[str] = Counter()
+    sb.reset("galculator")
+    for name in ("7", "+", "3", "=", "C"):
+        x, y, w, h = button(sb, name)
+        sb.step(Click(x + w // 2, y + h // 2))
+        seen[sb.captured or ""] += 1
+        assert sb.capture_differs == 0, f"the frame after clicking {name!r} was patched wrong"
+    sb.reset("mousepad")
+    script: list[Any] = [
+        TypeText("patched frames"),
+        Key(("enter",)),
+        TypeText("second line"),
+        Key(("ctrl", "f")),  # a search bar opens
+        Key(("escape",)),
+        Key(("ctrl", "o")),  # a dialog
+        Key(("escape",)),
+        Click(5, height - 5),
+        Click(5, height - 5),  # nothing drawn: the last frame is the screen
+        Key(("ctrl", "a")),
+        Key(("backspace",)),
+    ]
+    for action in script:
+        sb.step(action)
+        seen[sb.captured or ""] += 1
+        assert sb.capture_differs == 0, f"the frame after {action} was patched wrong"
+    assert seen["patched"] >= 5 and seen["reused"] >= 1, seen
+
+    monkeypatch.setenv("CUA_CAPTURE", "full")
+    sb.step(Click(5, height - 5))
+    assert sb.captured == "full"
+    monkeypatch.setenv("CUA_SETTLE", "poll")
+    sb.step(Click(5, height - 5))
+    assert sb.captured == "poll"
 
 
 def test_damage_mode_keeps_the_windows(sb: XvfbSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
