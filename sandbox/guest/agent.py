@@ -152,7 +152,7 @@ class Desktop:
     """The X display as the guest sees it: input through the XTEST extension, capture through mss.
 
     Input is XTEST's fake events on one connection, synced, so the server has taken each action
-    before settling starts (pyautogui, which did this before, cost ~4 MB per sandbox).
+    before settling starts (pyautogui did this before, on an X connection of its own).
     """
 
     def __init__(self, display_name: str) -> None:
