@@ -195,21 +195,31 @@ def _probe_kvm(kernel: Path, timeout_s: float) -> tuple[str, str]:
     return "tcg", f"a kernel under KVM failed ({detail or 'no output'})"
 
 
+def _connect_unix(path: Path, timeout_s: float, alive: Any) -> socket.socket | None:
+    """Connect to the unix socket ``path`` that QEMU opens as it starts.
+
+    Retries until it accepts; None once ``timeout_s`` passed or ``alive()`` says QEMU is gone.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline or not alive():
+                return None
+            time.sleep(0.01)
+
+
 class _Monitor:
     """A QMP connection to one QEMU: commands and their replies; events are skipped."""
 
     def __init__(self, path: Path, timeout_s: float, alive: Any) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline or not alive():
-                    raise errors.GuestDied(f"QEMU's monitor {path} did not open") from None
-                time.sleep(0.01)
+        sock = _connect_unix(path, timeout_s, alive)
+        if sock is None:
+            raise errors.GuestDied(f"QEMU's monitor {path} did not open")
         self._sock = sock
         self._file = sock.makefile("rwb")
         self._read(timeout_s)  # the greeting
@@ -415,19 +425,9 @@ class QemuSandbox(GuestSandbox):
     def _connect_guest(self) -> None:
         """Open a new connection to the guest's port (QEMU's chardev socket)."""
         path = self._runtime / "guest.sock"
-        deadline = time.monotonic() + 30.0
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(path))
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline or not self._qemu_alive():
-                    raise errors.GuestDied(
-                        f"QEMU of sandbox {self.id} did not open {path}: {self._qemu_log()}"
-                    ) from None
-                time.sleep(0.01)
+        sock = _connect_unix(path, 30.0, self._qemu_alive)
+        if sock is None:
+            raise errors.GuestDied(f"QEMU of sandbox {self.id} did not open {path}: {self._qemu_log()}")
         self._channel = GuestChannel(sock, self._lost)
 
     def _read_boot_id(self) -> str:

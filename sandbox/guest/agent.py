@@ -399,7 +399,7 @@ class Desktop:
             t = now()
             until = min(deadline, t0 + idle_s if last is None else last + quiet_s)
             if t >= until:
-                if t < deadline and activity is not None and busy(activity):
+                if t < deadline and activity is not None and activity.busy():
                     # A thread of the sandbox is running or waits for a CPU (a loaded machine):
                     # what it is doing may draw, so the windows do not end the wait yet.
                     select.select([fd], [], [], TICK_S)
@@ -621,11 +621,14 @@ class Desktop:
 
     def press_keys(self, keys: list[str]) -> None:
         """Hold the keys in order (Shift too where a key needs it), then release them in reverse."""
+        self.press_codes([self.keycode(key) for key in keys])
+
+    def press_codes(self, keys: list[tuple[int, bool]]) -> None:
+        """``press_keys`` for keys already looked up: (keycode, needs Shift) each."""
         from Xlib.ext import xtest
 
         codes: list[int] = []
-        for key in keys:
-            code, shifted = self.keycode(key)
+        for code, shifted in keys:
             if shifted:
                 codes.append(self.keycode("shift")[0])
             codes.append(code)
@@ -708,12 +711,12 @@ class Desktop:
         that always carries the character cannot be stale. ``before`` is typed first.
         """
         try:
-            self.keycode(ch)
+            key = self.keycode(ch)
         except GuestFailure:
             return False
         if before:
-            self.type_keysyms(before)
-        self.press_keys([ch])
+            self.type_keysyms(before)  # rebinds spare keycodes only, never the one found
+        self.press_codes([key])
         return True
 
     def type_keysyms(self, text: str) -> None:
@@ -984,6 +987,14 @@ class Activity:
             if line is None or line.startswith(b"running"):
                 return True
         return False
+
+    def busy(self) -> bool:
+        """Return whether a thread of the sandbox runs or waits for a CPU now (threads re-listed first).
+
+        False once the watcher gave up (too many threads): the windows then decide alone.
+        """
+        self.refresh()
+        return not self.overflow and self.runnable()
 
     def next_wake(self, now_s: float) -> float:
         """Return the earliest time (``now()`` clock) a watched thread's timed wait ends.
@@ -1650,15 +1661,6 @@ def _union_area(a: list[int], b: list[int]) -> int:
 
 def _touch(a: list[int], b: list[int]) -> bool:
     return a[0] <= b[0] + b[2] and b[0] <= a[0] + a[2] and a[1] <= b[1] + b[3] and b[1] <= a[1] + a[3]
-
-
-def busy(activity: Activity) -> bool:
-    """Return whether a thread of the sandbox runs or waits for a CPU now (threads re-listed first).
-
-    False once the watcher gave up (too many threads): the windows then decide alone.
-    """
-    activity.refresh()
-    return not activity.overflow and activity.runnable()
 
 
 def _merge_rects(rects: list[list[int]]) -> list[list[int]]:
