@@ -123,6 +123,19 @@ class Sandbox(abc.ABC):
     """Whether ``close`` was called; set by the constructor (no class default: a backend whose
     constructor failed early must still read as never opened, e.g. in ``__del__``)."""
 
+    _slowdown: float = 1.0
+    """How many times slower than on the host this backend runs applications (see ``slowdown``)."""
+
+    @property
+    def slowdown(self) -> float:
+        """Return how many times slower than on the host this sandbox runs applications.
+
+        1.0 for a container on the host; more for an emulated VM (QEMU under TCG). Whoever waits
+        on the application (an oracle's conditions, a readiness timeout) multiplies its timeouts
+        by it, so that a slow backend is not failed for being slow.
+        """
+        return self._slowdown
+
     @property
     def screen_size(self) -> tuple[int, int]:
         """Return (width, height) of the screen."""

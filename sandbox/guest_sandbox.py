@@ -27,6 +27,9 @@ from sandbox.ocr import ScreenText, with_text
 from sandbox.profile import AppProfile, SetupStep, run_setup
 
 TEMPLATES = Path(__file__).parent / "profiles" / "templates"
+#: How long the guest reads an accessibility tree on the host before it returns what it has
+#: (``A11Y_BUDGET_S`` of the guest agent); multiplied by the backend's slowdown.
+A11Y_BUDGET_S = 5.0
 
 
 class GuestSandbox(Sandbox):
@@ -54,8 +57,6 @@ class GuestSandbox(Sandbox):
         self.capture_differs = 0
         self._closed = False
         self.last_reset_timings: dict[str, float] = {}
-        #: Multiplies the profile's readiness timeout: an emulated VM starts applications slower.
-        self._ready_scale = 1.0
 
     # -- what a backend provides ----------------------------------------------------------
     @abc.abstractmethod
@@ -117,7 +118,7 @@ class GuestSandbox(Sandbox):
         env = prof.launch_env()
         env.setdefault("LANG", prof.locale)
         env.setdefault("LC_ALL", prof.locale)
-        ready_s = prof.ready.timeout_s * self._ready_scale
+        ready_s = prof.ready.timeout_s * self._slowdown
         launch, _ = self._request(
             "launch",
             {
@@ -214,8 +215,13 @@ class GuestSandbox(Sandbox):
         t0 = time.monotonic()
         meta, blob = self._request(
             "observe",
-            {"a11y": a11y, "encoding": self._encoding, "reuse": self._last_image is not None},
-            timeout_s=self._timeout + (10.0 if a11y else 0.0),
+            {
+                "a11y": a11y,
+                "a11y_budget_s": A11Y_BUDGET_S * self._slowdown,
+                "encoding": self._encoding,
+                "reuse": self._last_image is not None,
+            },
+            timeout_s=self._timeout + (2 * A11Y_BUDGET_S * self._slowdown if a11y else 0.0),
         )
         timings = {"capture": float(meta.get("capture_ms", 0.0))}
         obs = self._to_observation(meta, blob, timings)
@@ -226,7 +232,8 @@ class GuestSandbox(Sandbox):
 
     def accessibility_tree(self) -> tuple[A11yNode, ...]:
         """Return the visible, enabled nodes of every application's accessibility tree."""
-        meta, _ = self._request("a11y", timeout_s=self._timeout + 10.0)
+        budget_s = A11Y_BUDGET_S * self._slowdown
+        meta, _ = self._request("a11y", {"a11y_budget_s": budget_s}, timeout_s=self._timeout + 2 * budget_s)
         return tuple(channel.a11y_node(row) for row in meta["rows"])
 
     def exec(

@@ -8,12 +8,15 @@ to the VM on a small read-only disk, so its code is always this checkout's) as u
 bubblewrap container, as ``XvfbSandbox`` does on the host. Only the transport differs: the agent
 reads and writes a virtio-serial port whose host end is a unix socket of QEMU's. The VM has no
 network device unless the profile asks for one (``network = "full"``: user-mode networking).
+A profile's Chromium policies go in at boot: the host puts them on that disk and PID 1 makes them
+the only file in the VM's ``/etc/chromium/policies`` (the container cannot write there).
 
 Once the desktop and the guest are up, QEMU saves a snapshot (``savevm``: memory, devices and
 the overlay). A reset restores it (``loadvm``), reconnects to the guest and checks the kernel
 is the snapshot's boot (no boot happened), then the profile's part of the reset (HOME from its template, setup
 steps, the application) goes through the guest exactly as for ``XvfbSandbox``
-(``sandbox.guest_sandbox``). A reset boots only when the screen size or the network changes.
+(``sandbox.guest_sandbox``). A reset boots only when the screen size, the network or the
+Chromium policies change.
 
 KVM is used when ``/dev/kvm`` runs a guest (probed once per process, with a timeout: a nested,
 paravirtual KVM can fail or hang); otherwise TCG emulates every instruction, and a warning says
@@ -59,11 +62,13 @@ PORT_NAME = "org.cua.guest"
 SNAPSHOT = "cua-desktop"
 #: Runtime folders (overlay, sockets, logs) are named so; stale ones are removed (``cleanup``).
 RUNTIME_PREFIX = "cua-vm-"
+#: The file of the guest disk that PID 1 installs as the VM's only Chromium policies.
+POLICY_FILE = "chromium-policies.json"
 #: The user QEMU switches to (``-runas``) once it has opened its files, when started as root.
 RUN_AS = "nobody"
-#: Under TCG applications start several times slower (xterm: 0.14 s on the host, 4-5 s here),
-#: so a profile's readiness timeout is multiplied by this.
-TCG_READY_SCALE = 4.0
+#: Under TCG applications run several times slower (xterm starts in 0.14 s on the host, 4-5 s
+#: here): the sandbox's ``slowdown``, by which readiness timeouts and oracle waits are multiplied.
+TCG_SLOWDOWN = 4.0
 BUILD_HINT = "build it with `bash scripts/vm/build_image.sh` (as root; cached)"
 TCG_WARNING = (
     "QEMU runs without KVM here ({why}): TCG emulates every instruction, so a VM sandbox boots "
@@ -213,6 +218,13 @@ def _connect_unix(path: Path, timeout_s: float, alive: Any) -> socket.socket | N
             time.sleep(0.01)
 
 
+def _policy_text(profile: AppProfile) -> str:
+    """Return ``profile``'s Chromium policies as the file PID 1 installs ('' when it sets none)."""
+    if not profile.chromium_policies:
+        return ""
+    return json.dumps(dict(profile.chromium_policies), indent=2, sort_keys=True)
+
+
 class _Monitor:
     """A QMP connection to one QEMU: commands and their replies; events are skipped."""
 
@@ -301,7 +313,7 @@ class QemuSandbox(GuestSandbox):
             raise errors.SandboxError(f"accel must be 'kvm' or 'tcg', not {accel!r}")
         self.accel, self.accel_reason = (accel, "asked for") if accel else choose_accel(self.image.kernel)
         if self.accel == "tcg":
-            self._ready_scale = TCG_READY_SCALE
+            self._slowdown = TCG_SLOWDOWN
         self._memory_mb = memory_mb
         self._cpus = cpus
         self._boot_timeout = boot_timeout_s
@@ -312,6 +324,8 @@ class QemuSandbox(GuestSandbox):
         self._qemu: subprocess.Popen[bytes] | None = None
         self._monitor: _Monitor | None = None
         self._network: str | None = None
+        #: The Chromium policies the VM booted with (canonical JSON; '' for none).
+        self._policies: str | None = None
         #: The VM kernel's boot id when the snapshot was taken (restores keep it).
         self._boot_id = ""
         #: Whether the VM is exactly as its snapshot left it (just booted or restored).
@@ -367,8 +381,12 @@ class QemuSandbox(GuestSandbox):
             *(["-runas", RUN_AS] if os.geteuid() == 0 else []),
         ]  # fmt: skip
 
-    def _prepare_disks(self) -> None:
-        """Write a fresh overlay of the image and the tar of the guest's code (the VM's /dev/vdb)."""
+    def _prepare_disks(self, policies: str) -> None:
+        """Write a fresh overlay of the image and the tar of the guest (the VM's /dev/vdb).
+
+        The tar holds the guest's code and configuration and, when ``policies`` is not empty,
+        the Chromium policies PID 1 installs (``POLICY_FILE``).
+        """
         run = self._runtime
         for name in ("overlay.qcow2", "guest.tar", "guest.sock", "qmp.sock", "console.log"):
             (run / name).unlink(missing_ok=True)
@@ -381,14 +399,17 @@ class QemuSandbox(GuestSandbox):
             raise errors.SandboxUnavailable(f"qemu-img create failed: {made.stderr.decode(errors='replace')}")
         folder = run / "guest"
         prepare_guest_folder(folder)
+        (folder / POLICY_FILE).unlink(missing_ok=True)
+        if policies:
+            (folder / POLICY_FILE).write_text(policies)
         with tarfile.open(run / "guest.tar", "w", format=tarfile.GNU_FORMAT) as tar:
             for path in sorted(folder.iterdir()):
                 tar.add(path, arcname=path.name)
 
-    def _boot(self, screen: tuple[int, int], network: str) -> None:
+    def _boot(self, screen: tuple[int, int], network: str, policies: str) -> None:
         """Start the VM, wait for the guest's hello, and save the snapshot resets restore."""
         t0 = time.monotonic()
-        self._prepare_disks()
+        self._prepare_disks(policies)
         self._qemu = spawn(
             self._qemu_argv(screen, network),
             stderr=open(self._runtime / "qemu.log", "wb"),
@@ -420,6 +441,7 @@ class QemuSandbox(GuestSandbox):
         }
         self._screen = screen
         self._network = network
+        self._policies = policies
         self._pristine = True
 
     def _connect_guest(self) -> None:
@@ -463,6 +485,13 @@ class QemuSandbox(GuestSandbox):
         self._last_image = None
         self._pristine = True
         return {"loadvm_ms": (t1 - t0) * 1000, "rewind_ms": (time.monotonic() - t0) * 1000}
+
+    def _apply_policies(self, profile: AppProfile) -> None:
+        """Nothing to do: the VM booted with ``profile``'s Chromium policies (``reset`` saw to it)."""
+        if _policy_text(profile) != self._policies:  # a reset always boots when they differ
+            raise errors.SandboxError(
+                f"the VM of sandbox {self.id} runs other Chromium policies than {profile.name!r}'s"
+            )
 
     def _qemu_alive(self) -> bool:
         return self._qemu is not None and self._qemu.poll() is None
@@ -521,9 +550,11 @@ class QemuSandbox(GuestSandbox):
         t0 = time.monotonic()
         timings: dict[str, float] = {}
         healthy = self._qemu_alive() and self._monitor is not None
-        if not healthy or prof.screen != self._screen or prof.network != self._network:
+        policies = _policy_text(prof)
+        booted_for = (self._screen, self._network, self._policies)
+        if not healthy or (prof.screen, prof.network, policies) != booted_for:
             self._stop_vm()
-            self._boot(prof.screen, prof.network)
+            self._boot(prof.screen, prof.network, policies)
             if self._closed:  # close() ran in another thread while we were booting
                 self._stop_vm()
                 raise errors.SandboxClosed(f"sandbox {self.id} was closed during reset")

@@ -160,6 +160,7 @@ class SandboxHost:
         return {
             "id": str(getattr(self._sandbox, "id", hex(id(self._sandbox)))),
             "screen": tuple(self._sandbox.screen_size),
+            "slowdown": self._sandbox.slowdown,
             "node_id": context.get_node_id(),
             "node_ip": ray.util.get_node_ip_address(),
             "pid": os.getpid(),
@@ -293,6 +294,7 @@ class RemoteSandbox(Sandbox):
         self.actor_pid: int = info["pid"]
         self.id = f"{info['id']}@{self.node_ip}/{self.node_id[:8]}"
         self._screen = (int(info["screen"][0]), int(info["screen"][1]))
+        self._slowdown = float(info["slowdown"])
 
     def _call(self, method: str, *args: Any, timeout_s: float, what: str) -> Any:
         """Call ``method`` on the actor and wait at most ``timeout_s``; translate Ray's errors."""

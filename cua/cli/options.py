@@ -226,6 +226,11 @@ def _backend_class(backend: str) -> Callable[..., Sandbox]:
     return QemuSandbox
 
 
+def _reset_timeout_s(backend: str) -> float:
+    """Return how long a remote sandbox of ``backend`` may take to reset (a VM's first one boots)."""
+    return QEMU_RESET_TIMEOUT_S if backend == "qemu" else 120.0
+
+
 def ray_pool(address: str, parallel: int, backend: str) -> Pool:
     """Return a pool of ``parallel`` ``--backend`` sandboxes in Ray actors (``--ray auto|ADDRESS``).
 
@@ -235,8 +240,9 @@ def ray_pool(address: str, parallel: int, backend: str) -> Pool:
 
     if parallel < 1:
         raise UsageError("--parallel must be at least 1")
-    reset_timeout_s = QEMU_RESET_TIMEOUT_S if backend == "qemu" else 120.0
-    return RayPool(parallel, _backend_class(backend), address=address, reset_timeout_s=reset_timeout_s)
+    return RayPool(
+        parallel, _backend_class(backend), address=address, reset_timeout_s=_reset_timeout_s(backend)
+    )
 
 
 @contextmanager
@@ -254,7 +260,9 @@ def ray_sandboxes(address: str, parallel: int, backend: str) -> Iterator[Callabl
     cls = _backend_class(backend)
     connection = RayConnection(address, sandboxes=parallel)
     try:
-        yield lambda app: remote_factory(partial(cls, find_profile(app).screen))()
+        yield lambda app: remote_factory(
+            partial(cls, find_profile(app).screen), reset_timeout_s=_reset_timeout_s(backend)
+        )()
     finally:
         connection.close()
 

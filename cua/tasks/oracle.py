@@ -629,10 +629,13 @@ class OracleRunner:
 
         ``lenient_wait_s``: for an altered oracle (a generated near miss), whose conditions may
         never hold: each ``until`` waits at most this long and a timeout is no failure.
+        Every wait (settle, a target appearing, a condition) is multiplied by the sandbox's
+        ``slowdown``: the steps' timeouts are written for a sandbox on the host.
         """
-        self.lenient_wait_s = lenient_wait_s
+        self.scale = sandbox.slowdown
+        self.lenient_wait_s = None if lenient_wait_s is None else lenient_wait_s * self.scale
         self.sandbox = sandbox
-        self.settle_s = settle_s
+        self.settle_s = settle_s * self.scale
         self.poll_s = poll_s
         self._clock = clock
         self._sleep = sleep
@@ -640,7 +643,11 @@ class OracleRunner:
         self.current = OracleRun()
 
     def locate(self, target: Target, timeout_s: float) -> tuple[int, int]:
-        """Return the point of ``target``, polling the tree until it appears; raise OracleFailed."""
+        """Return the point of ``target``, polling the tree until it appears; raise OracleFailed.
+
+        ``timeout_s`` is the step's, for the host: it is multiplied by the sandbox's slowdown.
+        """
+        timeout_s *= self.scale
         deadline = self._clock() + timeout_s
         while True:
             nodes = a11y_tree(self.sandbox)
@@ -656,7 +663,11 @@ class OracleRunner:
             self._sleep(self.poll_s)
 
     def wait(self, condition: Condition, before: Any, timeout_s: float) -> float:
-        """Poll ``condition`` until it holds; return the seconds waited; raise OracleFailed."""
+        """Poll ``condition`` until it holds; return the seconds waited; raise OracleFailed.
+
+        ``timeout_s`` is the step's, for the host: it is multiplied by the sandbox's slowdown.
+        """
+        timeout_s *= self.scale
         start = self._clock()
         while not condition.holds(self.sandbox, before):
             if self._clock() - start >= timeout_s:
@@ -688,10 +699,11 @@ class OracleRunner:
                     result.moves.append(Move({"type": action.type, **asdict(action)}, hit))
                 waited = 0.0
                 if condition is not None and self.lenient_wait_s is not None:
+                    limit = min(step.timeout_s * self.scale, self.lenient_wait_s)
                     try:
-                        waited = self.wait(condition, snap, min(step.timeout_s, self.lenient_wait_s))
+                        waited = self.wait(condition, snap, limit / self.scale)
                     except OracleFailed:
-                        waited = min(step.timeout_s, self.lenient_wait_s)
+                        waited = limit
                 elif condition is not None:
                     waited = self.wait(condition, snap, step.timeout_s)
             except OracleFailed as exc:

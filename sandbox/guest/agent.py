@@ -52,6 +52,9 @@ ATSPI_REGISTRY = "/usr/libexec/at-spi2-registryd"
 #: Folders of the sandbox that its user can write and a reset restores (HOME comes from $HOME).
 SCRATCH_DIRS = ("/tmp", "/dev/shm")
 MAX_A11Y_NODES = 3000
+#: How long one read of the accessibility tree may take before it returns what it has (the host
+#: asks for more on a slow backend: ``a11y_budget_s``).
+A11Y_BUDGET_S = 5.0
 MAX_CHILDREN = 500
 TOOLTIP_WAIT_S = 2.0  # longest a click waits for a tooltip over its point to go away
 #: Longest the accessibility bus and registry may take to start (``--start-timeout``: an
@@ -799,7 +802,7 @@ class A11y:
         except Exception:
             return []
 
-    def dump(self, budget_s: float = 5.0) -> list[dict[str, Any]]:
+    def dump(self, budget_s: float = A11Y_BUDGET_S) -> list[dict[str, Any]]:
         Atspi = self.Atspi
         rows: list[dict[str, Any]] = []
         deadline = now() + budget_s
@@ -1477,9 +1480,12 @@ class Guest:
         }, b""
 
     def _observation(
-        self, frame: bytes | None, encoding: str, a11y: bool, reuse: bool = False
+        self, frame: bytes | None, encoding: str, a11y_budget_s: float | None, reuse: bool = False
     ) -> tuple[dict[str, Any], bytes]:
-        """Describe the screen; with ``reuse``, an unchanged frame is not sent again."""
+        """Describe the screen; with ``reuse``, an unchanged frame is not sent again.
+
+        ``a11y_budget_s``: read the accessibility tree for at most this long (None: not at all).
+        """
         t0 = now()
         d = self.desktop
         if frame is None:
@@ -1500,9 +1506,9 @@ class Guest:
             "capture_ms": capture_ms,
             "encoding": encoding,
         }
-        if a11y:
+        if a11y_budget_s is not None:
             t1 = now()
-            meta["a11y"] = self.a11y_rows()
+            meta["a11y"] = self.a11y_rows(a11y_budget_s)
             meta["a11y_ms"] = (now() - t1) * 1000
         if same:
             meta["same"] = True
@@ -1517,14 +1523,14 @@ class Guest:
             return meta, buf.getvalue()
         return meta, frame
 
-    def a11y_rows(self) -> list[dict[str, Any]]:
+    def a11y_rows(self, budget_s: float = A11Y_BUDGET_S) -> list[dict[str, Any]]:
         if self._a11y is None:
             self._a11y = A11y()
-        return self._a11y.dump()
+        return self._a11y.dump(budget_s)
 
     def op_observe(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         meta, data = self._observation(
-            None, args.get("encoding", "bgrx"), bool(args.get("a11y")), bool(args.get("reuse"))
+            None, args.get("encoding", "bgrx"), _a11y_budget(args), bool(args.get("reuse"))
         )
         meta["changed"] = True
         return meta, data
@@ -1547,7 +1553,7 @@ class Guest:
             capture=str(windows.get("capture", "")),
         )
         meta, data = self._observation(
-            frame, args.get("encoding", "bgrx"), bool(args.get("a11y")), bool(args.get("reuse"))
+            frame, args.get("encoding", "bgrx"), _a11y_budget(args), bool(args.get("reuse"))
         )
         meta.update(
             changed=changed,
@@ -1564,7 +1570,7 @@ class Guest:
 
     def op_a11y(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         t0 = now()
-        rows = self.a11y_rows()
+        rows = self.a11y_rows(float(args.get("a11y_budget_s", A11Y_BUDGET_S)))
         return {"rows": rows, "ms": (now() - t0) * 1000}, b""
 
     def op_exec(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
@@ -1758,6 +1764,11 @@ def _cmdline_option(pid: int, prefix: str) -> str:
     except OSError:
         return ""
     return next((a[len(prefix) :] for a in args if a.startswith(prefix)), "")
+
+
+def _a11y_budget(args: dict[str, Any]) -> float | None:
+    """Return how long a request may read the accessibility tree (None: it did not ask for it)."""
+    return float(args.get("a11y_budget_s", A11Y_BUDGET_S)) if args.get("a11y") else None
 
 
 def _wait_for_name(address: str, name: str, deadline: float) -> bool:

@@ -44,7 +44,7 @@ PACKAGES=(
 if [ "$FLAVOR" = full ]; then
   # Every other profile's application (sandbox/profiles/*.toml), as scripts/setup_system.sh
   # installs them on the host.
-  PACKAGES+=(mousepad gnumeric pcmanfm libreoffice-calc libreoffice-gtk3 chromium geany
+  PACKAGES+=(mousepad gnumeric pcmanfm libgail-common libreoffice-calc libreoffice-gtk3 chromium geany
     fonts-wqy-zenhei wamerican)
 fi
 # Kernel modules the VM loads after the initrd (virtio-serial is the guest's transport); every

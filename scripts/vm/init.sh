@@ -53,6 +53,14 @@ fi
 mkdir -p /run/cua/guest
 tar -xf /dev/vdb -C /run/cua/guest || poweroff_now "cannot unpack the guest from /dev/vdb"
 chmod -R a+rX /run/cua/guest
+# Chromium obeys exactly the profile's policies, as in XvfbSandbox: the host's file on the guest
+# disk becomes the only one (the root is this sandbox's own overlay; the container cannot write it).
+rm -rf /etc/chromium/policies
+if [ -f /run/cua/guest/chromium-policies.json ]; then
+  mkdir -p /etc/chromium/policies/managed
+  cp /run/cua/guest/chromium-policies.json /etc/chromium/policies/managed/cua.json
+  chmod -R a+rX /etc/chromium/policies
+fi
 : > /run/cua/xauth
 chmod 644 /run/cua/xauth
 
@@ -68,6 +76,11 @@ done
 [ -n "$port" ] || poweroff_now "no virtio-serial port org.cua.guest"
 chown 1000:1000 "$port"
 chmod 600 "$port"
+
+# HOME on a file system of its own, as on the host: GLib finds a file's mount by walking up while
+# the device stays the same, and would take the container's read-only root for HOME's (pcmanfm
+# then offers no Rename, Cut or Delete). A reset refills it from the profile's template.
+mount -t tmpfs -o mode=0700,uid=1000,gid=1000,nosuid,nodev,size=50% tmpfs /home/user
 
 # Xvfb runs as root outside the container (only the container's user can reach its socket
 # besides root); without -auth it accepts local clients, and only its unix socket exists.

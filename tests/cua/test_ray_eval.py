@@ -7,7 +7,7 @@ machine is lost). Its runs in flight must end as ``error`` in the store, each su
 be retried as a new run on the head node, the report must count each episode once, and afterwards
 no process of the cluster (raylet, GCS, Ray workers, sandboxes) may be left (``LocalCluster``
 raises if one is). ``cua eval --ray auto`` and ``cua explore --ray auto`` start their own Ray
-and stop it when they end.
+and stop it when they end, also with VM sandboxes (``--backend qemu``) in the actors.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from cua.policy import PolicyInput, PolicyOutput
 from cua.store import RunSource, RunStatus, TrajectoryStore
 from cua.tasks import TaskSpec
 from sandbox.base import Sandbox
+from sandbox.qemu import IMAGE_ENV
 from sandbox.ray_cluster import MARK, LocalCluster, marked_processes
 from sandbox.ray_pool import RayPool, RemoteSandbox, ray_available
+from tests.sandbox.vm_image import build_image
 
 pytestmark = [
     pytest.mark.ray,
@@ -181,3 +183,25 @@ def test_cua_explore_with_ray_walks_in_a_remote_sandbox(tmp_path: Path) -> None:
     while marked_processes(mark) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert marked_processes(mark) == []
+
+
+@pytest.mark.vm
+@pytest.mark.timeout(900)
+def test_cua_eval_with_ray_runs_vm_sandboxes_in_the_actors(tmp_path: Path) -> None:
+    """``--ray auto --backend qemu``: each actor boots a VM (TCG here), the oracle's result passes
+    its validator, and the VM goes with the actor and the local Ray when the command ends."""
+    mark = uuid.uuid4().hex
+    env = {**os.environ, MARK: mark, IMAGE_ENV: str(build_image())}
+    out = subprocess.run(
+        [sys.executable, "-m", "cua", "eval", "--suite", "xterm.touch", "--instances", "1",
+         "--policy", "oracle", "--ray", "auto", "--backend", "qemu", "--parallel", "1",
+         "--data-dir", str(tmp_path), "--json"],
+        capture_output=True, text=True, env=env, timeout=880,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["overall"]["episodes"] == 1 and report["overall"]["successes"] == 1, report
+    deadline = time.monotonic() + 20
+    while marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marked_processes(mark) == []  # QEMU included: it carries the actor's environment

@@ -8,9 +8,7 @@ every later reset restores its snapshot. Marked ``vm``; ``-m "not vm"`` leaves t
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,32 +19,16 @@ from cua.tasks import find_family, prove
 from sandbox import errors
 from sandbox.actions import TypeText
 from sandbox.conformance import check_sandbox
-from sandbox.qemu import QemuSandbox, cache_dir, find_image
-
-ROOT = Path(__file__).resolve().parents[2]
+from sandbox.qemu import QemuSandbox
+from tests.sandbox.vm_image import build_image
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("qemu")]
-
-
-def _build_image() -> Path:
-    """Build (or find cached) the test image; skip where the host cannot build or boot one."""
-    tools = ("qemu-system-x86_64", "qemu-img", "mmdebstrap", "mke2fs")
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing: run scripts/setup_system.sh")
-    if os.geteuid() != 0:
-        pytest.skip("building the VM image needs root")
-    done = subprocess.run(
-        ["bash", str(ROOT / "scripts/vm/build_image.sh")], capture_output=True, text=True, timeout=3000
-    )
-    assert done.returncode == 0, f"image build failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-    return find_image(cache_dir() / "test").folder
 
 
 @pytest.fixture(scope="module")
 def vm() -> Iterator[QemuSandbox]:
     """One VM for the module, not yet booted (the first reset boots it)."""
-    with QemuSandbox(image=_build_image()) as box:
+    with QemuSandbox(image=build_image()) as box:
         yield box
 
 

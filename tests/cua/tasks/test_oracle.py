@@ -84,6 +84,30 @@ def test_waits_are_bounded_by_their_timeout() -> None:
     assert now[0] == pytest.approx(0.3, abs=0.11)
 
 
+def test_waits_scale_with_a_slow_sandbox() -> None:
+    """A sandbox 4x slower than the host (QEMU under TCG) gets 4x the step's timeout, not more."""
+    steps = parse_steps(
+        [{"wait_for": {"file_exists": "late.txt"}, "timeout_s": 1.0},
+         {"wait_for": {"file_exists": "never.txt"}, "timeout_s": 1.0}],
+        Where("t"),
+    )  # fmt: skip
+    sb = fake_sandbox()
+    sb.reset("fake")
+    sb._slowdown = 4.0
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+        if now[0] >= 3.0:  # written 3 s in: late for the host's 1 s, in time for 4 s
+            sb.write_file("late.txt", b"x")
+
+    runner = OracleRunner(sb, clock=lambda: now[0], sleep=sleep, poll_s=0.1, settle_s=0.2)
+    assert runner.settle_s == pytest.approx(0.8)
+    with pytest.raises(OracleFailed, match=r"step 2 .*waited 4 s for: never\.txt exists"):
+        runner.run(steps)
+    assert now[0] == pytest.approx(3.0 + 4.0, abs=0.25)
+
+
 def test_keys_text_and_repeats_become_sandbox_actions() -> None:
     steps = parse_steps(
         [{"key": "ctrl+s"}, {"key": ["shift", "end"]}, {"key": "down", "repeat": 3}, {"type": "hi\n"}],
