@@ -490,14 +490,15 @@ class Service:
         its ``stop()`` from another thread. ``settings.policy`` names the attempting policy
         (a baseline, or ``model`` with ``model`` built from the model options).
         """
+        from cua.synth.shell import route
         from sandbox import find_profile
 
         profile = find_profile(settings.app)  # an unknown app fails here, with the profiles listed
-        if not profile.expect_a11y_tree:
+        how, why = route(profile)
+        if how is None:
             raise UsageError(
-                f"{settings.app} exposes no accessibility tree, and exploration walks that tree: "
-                "exploring by screen text (OCR) is not built yet; pick an application with one "
-                "(`cua sandbox profiles`)"
+                f"{settings.app} cannot be explored: {why}; pick an application with an "
+                "accessibility tree or a shell (`cua sandbox profiles`)"
             )
         factory = self.sandbox_factory
         if factory is not None:
@@ -590,10 +591,11 @@ class Service:
         return current_checkpoint(resolve_data_dir(self.data_dir))[0]
 
     def explorable_apps(self) -> list[str]:
-        """Return the application profiles exploration can walk (those with an accessibility tree)."""
+        """Return the application profiles exploration can walk (an accessibility tree, or a shell)."""
+        from cua.synth.shell import route
         from sandbox import find_profile, list_profiles
 
-        return sorted(name for name in list_profiles() if find_profile(name).expect_a11y_tree)
+        return sorted(name for name in list_profiles() if route(find_profile(name))[0] is not None)
 
     def explore_report(self, dest: Path, *, app: str | None = None) -> Path:
         """Write the HTML exploration report to ``dest``; UsageError when nothing was explored."""

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cua.explore import Explorer, ExploreSettings
 from cua.synth.seeds import SEEDED_APPS
+from cua.synth.shell import route
 from sandbox.profile import find_profile
 from sandbox.xvfb import XvfbSandbox
 
@@ -88,8 +89,8 @@ def main() -> int:
     )
     args = ap.parse_args()
     apps = args.app or sorted(SEEDED_APPS)
-    excluded = {a: "no accessibility tree (exploration walks it; OCR walks are not built)"
-                for a in apps if not find_profile(a).expect_a11y_tree}  # fmt: skip
+    # An app with neither an accessibility tree nor a shell (with OCR to read it) cannot be walked.
+    excluded = {a: why for a in apps for how, why in [route(find_profile(a))] if how is None}
     apps = [a for a in apps if a not in excluded]
     data = Path(tempfile.mkdtemp(prefix="bench-explore-"))
     detail = {app: explore_app(app, data, args.minutes, args.parallel) for app in apps}

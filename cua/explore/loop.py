@@ -1,5 +1,9 @@
 """``cua explore``: seed state → walk → candidates → admission → attempts, in parallel sandboxes.
 
+An application without an accessibility tree whose profile runs a shell (xterm) is walked by
+typed commands instead (``cua.synth.shell``: the shell's own command list, usage from
+``--help``, names read off the screen by OCR); candidates and admission are the same.
+
 After each walk a worker attempts ``attempts`` admitted tasks, chosen by the curriculum
 (``cua.explore.curriculum``) from the success per task kind, with the exploration's policy
 (``match`` by default; any policy the options build): each attempt is a recorded episode
@@ -42,13 +46,17 @@ from cua.synth.admit import RANDOM_ACTIONS, admit
 from cua.synth.compose import PER_WALK, compose
 from cua.synth.derive import derive
 from cua.synth.seeds import seed_task
-from cua.synth.walk import Novelty, walk
+from cua.synth.shell import STABLE_S as SHELL_STABLE_S
+from cua.synth.shell import random_commands, route, shell_walk, vocabulary
+from cua.synth.walk import Novelty, Walk, walk
 from cua.synth.words import words
 from cua.tasks.errors import OracleFailed, TaskError
+from cua.tasks.nearmiss import STABLE_S
 from cua.tasks.runner import start, volatile_paths
 from cua.tasks.spec import load_file
 from sandbox.base import Sandbox
 from sandbox.errors import SandboxError
+from sandbox.profile import find_profile
 
 log = logging.getLogger(__name__)
 
@@ -340,10 +348,20 @@ class Explorer:
         seed = seed_task(s.app, rng, number)
         result = WalkResult(number, 0, 0)
         start(sandbox, seed)
-        w = walk(
-            sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, text_pool=_text_pool
-        )
-        provenance = {"exploration": self.exploration_id, "walk": number}
+        provenance: dict[str, Any] = {"exploration": self.exploration_id, "walk": number}
+        w: Walk
+        random_move, stable_s = None, STABLE_S
+        if route(find_profile(s.app))[0] == "shell":  # no tree: commands typed, names read by OCR
+            vocab = vocabulary(sandbox)
+            w = shell_walk(
+                sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, vocab=vocab
+            )
+            random_move, stable_s = random_commands(vocab, w.start), SHELL_STABLE_S
+            provenance["names_read"] = dict(w.names)
+        else:
+            w = walk(
+                sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, text_pool=_text_pool
+            )
         candidates = derive(w, s.app, seed.setup, provenance) + compose(
             w, s.app, seed.setup, provenance, rng, s.composed
         )
@@ -354,6 +372,8 @@ class Explorer:
             known=self.db.known_validators(s.app),
             random_actions=s.random_actions,
             gui_near_misses=s.gui_near_misses,
+            random_move=random_move,
+            stable_s=stable_s,
         )
         rows, tasks = [], []
         for d in report.decisions:

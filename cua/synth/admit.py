@@ -21,8 +21,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -40,6 +41,8 @@ from sandbox.errors import SandboxError
 
 #: Random single actions a candidate must survive (the issue: 20).
 RANDOM_ACTIONS = 20
+RandomMove = Callable[[random.Random], "tuple[list[dict[str, Any]], str] | None"]
+"""Draws one random single move (oracle steps in task-file form, a label), or None when none fits."""
 
 
 @dataclass
@@ -87,8 +90,16 @@ def admit(
     random_actions: int = RANDOM_ACTIONS,
     gui_near_misses: bool = True,
     settle_s: float = 0.2,
+    random_move: RandomMove | None = None,
+    stable_s: float = STABLE_S,
 ) -> AdmissionReport:
-    """Decide every candidate of one walk (they share its seed state); ``known``: admitted validator keys."""
+    """Decide every candidate of one walk (they share its seed state); ``known``: admitted validator keys.
+
+    ``random_move`` draws the random single actions of the triviality test (default: a move on
+    a control of the accessibility tree, as a walk would draw it; a terminal draws commands).
+    ``stable_s``: how long a replay's failing outcome is given to change still (a window may
+    still be opening); a demonstration whose every move waits for its effect needs less.
+    """
     report = AdmissionReport()
     seen = set(known)
     pending: list[Admission] = []
@@ -125,12 +136,12 @@ def admit(
             d.reason = "passes on the start state"
     pending = [d for d in pending if not d.reason]
     if pending:
-        _random_actions(sandbox, first, pending, baselines, rng, random_actions, settle_s)
+        _random_actions(sandbox, first, pending, baselines, rng, random_actions, settle_s, random_move)
     for d in [d for d in pending if not d.reason]:
         t0 = time.monotonic()
-        _prove(sandbox, d, settle_s)
-        if not d.reason and _shorten(sandbox, d, settle_s):
-            _prove(sandbox, d, settle_s)
+        _prove(sandbox, d, settle_s, stable_s)
+        if not d.reason and _shorten(sandbox, d, settle_s, stable_s):
+            _prove(sandbox, d, settle_s, stable_s)
         if not d.reason:
             _near_misses(sandbox, d, gui_near_misses, settle_s)
         d.admitted = not d.reason
@@ -146,15 +157,22 @@ def _random_actions(
     rng: random.Random,
     count: int,
     settle_s: float,
+    random_move: RandomMove | None,
 ) -> None:
     """Try up to ``count`` distinct random single moves from the start state; a pass is trivial."""
-    nodes = a11y_tree(sandbox)
+    nodes = a11y_tree(sandbox) if random_move is None else ()
     tried: set[str] = set()
-    moves: list[tuple[list[dict[str, object]], str]] = []
+    moves: list[tuple[list[dict[str, Any]], str]] = []
     for _ in range(count * 4):
         if len(moves) >= count:
             break
-        steps, label, _node = choose_move(nodes, frozenset(), Novelty(), rng, _random_text)
+        if random_move is not None:
+            drawn = random_move(rng)
+            if drawn is None:
+                break
+            steps, label = drawn
+        else:
+            steps, label, _node = choose_move(nodes, frozenset(), Novelty(), rng, _random_text)
         if label not in tried:
             tried.add(label)
             moves.append((steps, label))
@@ -177,7 +195,7 @@ def _random_text(rng: random.Random) -> str:
     return rng.choice(["a", "1", "test", "0", "x"])
 
 
-def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
+def _prove(sandbox: Sandbox, d: Admission, settle_s: float, stable_s: float) -> None:
     """Replay the demonstration from a fresh reset; it must pass, and no proper prefix may."""
     task = d.task
     assert task is not None and task.oracle is not None
@@ -198,7 +216,7 @@ def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
     except (OracleFailed, TaskError, SandboxError) as exc:
         d.reason = f"not proven: the demonstration does not replay from a fresh start ({exc})"
         return
-    verdict = _settled_verdict(sandbox, task, run.moves)
+    verdict = _settled_verdict(sandbox, task, run.moves, stable_s)
     if not verdict.passed:
         d.reason = "not proven: the replayed demonstration fails its validator: " + "; ".join(
             r.strip() for r in verdict.reasons if r.strip().startswith("FAIL")
@@ -211,7 +229,7 @@ def _prove(sandbox: Sandbox, d: Admission, settle_s: float) -> None:
         )
 
 
-def _shorten(sandbox: Sandbox, d: Admission, settle_s: float) -> bool:
+def _shorten(sandbox: Sandbox, d: Admission, settle_s: float, stable_s: float) -> bool:
     """Drop the moves the outcome does not need; return whether any went.
 
     Single moves are tried last to first, then adjacent pairs of what is left (a menu opened and
@@ -230,7 +248,7 @@ def _shorten(sandbox: Sandbox, d: Admission, settle_s: float) -> bool:
                 task = parse_document(trial.document)[0].instance(0)
             except (TaskSpecError, TaskError):
                 continue
-            if _replay_passes(sandbox, task, settle_s):
+            if _replay_passes(sandbox, task, settle_s, stable_s):
                 moves = trial.moves
     if len(moves) == len(d.candidate.moves):
         return False
@@ -239,7 +257,7 @@ def _shorten(sandbox: Sandbox, d: Admission, settle_s: float) -> bool:
     return True
 
 
-def _replay_passes(sandbox: Sandbox, task: TaskSpec, settle_s: float) -> bool:
+def _replay_passes(sandbox: Sandbox, task: TaskSpec, settle_s: float, stable_s: float) -> bool:
     """Return whether ``task``'s demonstration, replayed from a fresh start, passes its validator."""
     assert task.oracle is not None
     try:
@@ -247,17 +265,19 @@ def _replay_passes(sandbox: Sandbox, task: TaskSpec, settle_s: float) -> bool:
         run = OracleRunner(sandbox, settle_s=settle_s).run(task.oracle)
     except (OracleFailed, TaskError, SandboxError):
         return False
-    return _settled_verdict(sandbox, task, run.moves).passed
+    return _settled_verdict(sandbox, task, run.moves, stable_s).passed
 
 
-def _settled_verdict(sandbox: Sandbox, task: TaskSpec, moves: Sequence[Move]) -> ValidatorVerdict:
-    """Validate now, and again for up to ``STABLE_S`` while it fails.
+def _settled_verdict(
+    sandbox: Sandbox, task: TaskSpec, moves: Sequence[Move], stable_s: float = STABLE_S
+) -> ValidatorVerdict:
+    """Validate now, and again for up to ``stable_s`` while it fails.
 
     The walk judged each state after reading it back; a replay is judged at once, so a window
     still opening gets the time an outcome may take to stop changing.
     """
     verdict = validate(sandbox, task, trajectory=moves)
-    deadline = time.monotonic() + STABLE_S
+    deadline = time.monotonic() + stable_s
     while not verdict.passed and time.monotonic() < deadline:
         time.sleep(0.2)
         verdict = validate(sandbox, task, trajectory=moves)

@@ -313,6 +313,8 @@ def _files(
         same_dir = src.rsplit("/", 1)[0] == dst.rsplit("/", 1)[0] if "/" in src or "/" in dst else True
         template = phrase["renamed"] if same_dir and "/" not in dst else phrase["moved"]
         clauses.append(_fill(template, {"src": f"'{src}'", "dst": f"'{dst}'"}))
+    for src, dst in change.copied:
+        clauses.append(_fill(phrase["copied"], {"src": f"'{src}'", "dst": f"'{dst}'"}))
     for path in change.created:
         entry = entries[path]
         if entry.kind == "d":  # a file of that name is no folder: the check says which it must be
@@ -353,6 +355,8 @@ def _files(
             diff[key] = list(getattr(change, key))
     if change.moved:
         diff["moved"] = dict(change.moved)
+    if change.copied:
+        diff["copied"] = dict(change.copied)
     validator = {"all": [{"changes": diff}, *checks]} if checks else {"changes": diff}
     return validator, {"clauses": ", ".join(clauses)}
 

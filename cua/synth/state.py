@@ -162,6 +162,7 @@ class Change:
     deleted: tuple[str, ...] = ()
     modified: tuple[str, ...] = ()
     moved: tuple[tuple[str, str], ...] = ()
+    copied: tuple[tuple[str, str], ...] = ()
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -172,8 +173,9 @@ class Change:
         """Return a one-line account for logs and reports."""
         if self.node is not None:
             return f"{self.kind}: {self.node.describe()} {self.before!r} -> {self.after!r}"
-        if self.moved:
-            return f"{self.kind}: " + ", ".join(f"{a} -> {b}" for a, b in self.moved)
+        if self.moved or self.copied:
+            pairs = [f"{a} -> {b}" for a, b in self.moved] + [f"{a} => {b}" for a, b in self.copied]
+            return f"{self.kind}: " + ", ".join(pairs)
         if self.paths:
             return f"{self.kind}: {', '.join(self.paths)}"
         return f"{self.kind}: {self.before!r} -> {self.after!r}"
@@ -248,9 +250,22 @@ def _file_change(a: HomeListing | None, b: HomeListing | None) -> Change | None:
         moved.append((s, t))
         deleted = [p for p in deleted if p != s and not p.startswith(s + "/")]
         created = [p for p in created if p != t and not p.startswith(t + "/")]
+    # A new file with the very bytes of a file that is still there, unchanged, is its copy (a
+    # copied text of many lines can be asked for by its source, where it cannot be quoted).
+    copied: list[tuple[str, str]] = []
+    for path in list(created):
+        entry = b.entries[path]
+        if entry.kind != "f" or entry.size == 0:
+            continue
+        same = [s for s, e in a.entries.items() if e == entry and b.entries.get(s) == e]
+        if len(same) == 1:
+            copied.append((same[0], path))
+            created.remove(path)
     kinds = []
     if moved:
         kinds.append("moved")
+    if copied:
+        kinds.append("copied")
     if created:
         kinds.append("created")
     if deleted:
@@ -263,4 +278,5 @@ def _file_change(a: HomeListing | None, b: HomeListing | None) -> Change | None:
         deleted=tuple(sorted(deleted)),
         modified=tuple(sorted(d.modified)),
         moved=tuple(sorted(moved)),
+        copied=tuple(sorted(copied)),
     )

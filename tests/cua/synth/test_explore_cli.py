@@ -87,12 +87,19 @@ def test_explore_without_an_app_says_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--app" in done.stderr
 
 
-def test_explore_of_an_app_without_an_accessibility_tree_is_refused(tmp_path: Path) -> None:
+def test_explore_of_an_app_with_neither_a_tree_nor_a_shell_is_refused(tmp_path: Path) -> None:
+    """xterm has no tree but a shell (``cua.synth.shell``); a program with neither cannot be walked."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "bare-clock.toml").write_text(
+        'name = "bare-clock"\ncommand = ["xclock"]\n[ready]\nwm_class = "XClock"\n'
+        "[accessibility]\nenabled = false\nexpect_tree = false\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "cua", "explore", "--app", "xterm", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True,
+        [sys.executable, "-m", "cua", "explore", "--app", "bare-clock", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "CUA_PROFILE_PATH": str(tmp_path / "profiles")},
     )  # fmt: skip
-    assert done.returncode == 2 and "no accessibility tree" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "no accessibility tree and no shell" in " ".join(done.stderr.split()), done.stderr
 
 
 def test_explore_of_an_unknown_app_names_the_profiles(tmp_path: Path) -> None:

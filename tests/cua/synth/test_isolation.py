@@ -72,7 +72,7 @@ print("RESULT " + json.dumps(out))
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (apt: bubblewrap) is not installed")
-@pytest.mark.parametrize("app", ["pcmanfm"])
+@pytest.mark.parametrize("app", ["pcmanfm", "xterm"])  # a tree walk, and a shell walk read by OCR
 def test_exploration_runs_with_the_builtin_suites_masked(app: str) -> None:
     argv = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", str(SUITES), "--", sys.executable, "-c", INSIDE]
     done = subprocess.run([*argv, str(SUITES), app], capture_output=True, text=True, timeout=600)
