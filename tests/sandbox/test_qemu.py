@@ -7,6 +7,7 @@ every later reset restores its snapshot. Marked ``vm``; ``-m "not vm"`` leaves t
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -120,3 +121,22 @@ def test_a_killed_vm_is_a_crash_and_close_cleans_up(vm: QemuSandbox) -> None:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     with pytest.raises(errors.SandboxClosed):
         box.observe()
+
+
+@pytest.mark.timeout(300)
+def test_a_vm_whose_guest_never_says_hello_is_hung_booted_twice_and_left_clean(
+    vm: QemuSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No hello within the boot timeout (2 s here; a boot takes ~20 s under TCG) while QEMU runs:
+    one more boot from a fresh overlay, then ``GuestHung`` naming the console; no QEMU left."""
+    box = QemuSandbox(image=vm.image.folder, boot_timeout_s=2.0)
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="sandbox.qemu"),
+            pytest.raises(errors.GuestHung, match=r"did not start .*console: "),
+        ):
+            box.reset("xterm")
+        assert sum("booting it once more" in r.getMessage() for r in caplog.records) == 1
+        assert box.host_pids() == []
+    finally:
+        box.close()
