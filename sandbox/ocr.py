@@ -7,13 +7,20 @@ on first use, once per process, and shared by every sandbox (calls are serialise
 Importing this module needs only Pillow (every backend imports it); numpy and the engine are
 imported when text is first read.
 
-A full pass over a 1280x800 screen full of text costs about four seconds of CPU (two cores), most
-of it recognising the lines, or half that with lines scaled to REC_HEIGHT 32 px instead of the
-model's 48; after an action little of the screen changes. :class:`ScreenText`
-therefore keeps the last frame it read and its boxes, and for a new frame re-reads only the
-changed areas, each widened by a margin and grown over the old boxes it touches, which are
-replaced by what the area reads. Results are cached by screenshot hash, so observing an
-unchanged screen again costs a hash.
+What is read where is a function of the pixels nearby only, so that reading again only what
+changed gives exactly what a full pass gives. A full pass over the whole frame is not: the
+detector's squeeze-and-excitation blocks pool the whole image, so a change in one corner moved
+boxes by a pixel and changed their text elsewhere (a full pass agreed with itself on the
+unchanged parts of two frames at F1 0.81), and the recogniser padded each line to the widest of
+the batch it happened to share. So the screen is read in horizontal bands: band k *owns* the
+rows ``[k*BAND_ROWS, (k+1)*BAND_ROWS)`` and is read with BAND_MARGIN rows of context above and
+below; it keeps the lines whose centre it owns; each line is recognised alone. A band's result
+depends on its own pixels only, and :class:`ScreenText` keeps it by their hash: after an action
+only the bands whose pixels changed are read again (the exact complement of the X server's
+damage), and an unchanged screen costs a hash.
+
+A full pass over a 1280x800 screen full of text costs about 1.5 s of CPU (two cores), most of
+it recognising the lines, at REC_HEIGHT 32 px instead of the model's 48.
 """
 
 from __future__ import annotations
@@ -40,13 +47,18 @@ if TYPE_CHECKING:
 Rect = tuple[int, int, int, int]
 """(x, y, width, height) in screen pixels."""
 
-#: Pixels added around a changed area, (horizontal, vertical): enough to take in the rest of a
-#: word or the neighbouring character cells, so the detector sees a line as a full pass would.
-MARGIN = (32, 6)
-#: Above this share of the screen changed, one full pass is cheaper than several crops.
-FULL_PASS_SHARE = 0.5
-#: Side of the tiles the frame difference is computed on.
-TILE = 8
+#: Rows a band owns: it keeps the lines whose centre lies in them.
+BAND_ROWS = 64
+#: Rows of context read above and below what a band owns. A line up to twice this tall, centred
+#: anywhere in the band's own rows, lies wholly in what the band reads (screen text is 10-20 px).
+BAND_MARGIN = 16
+#: Rows past its own that a band keeps a line centred in: two bands may see a line on their
+#: border a pixel apart, each centred in the other's rows; both keep it and join_bands keeps one.
+BAND_SLACK = 3
+#: Bands' results kept (by the hash of their pixels): a few dozen screens' worth.
+BAND_CACHE_SIZE = 1024
+#: Lines' recognitions kept (by the hash of the line's pixels).
+LINE_CACHE_SIZE = 4096
 #: Screenshots whose boxes are kept (by hash).
 CACHE_SIZE = 64
 #: What importing OpenCV sets in the environment for its bundled Qt.
@@ -80,6 +92,11 @@ class OcrEngine:
         self.load_ms: float | None = None
         """How long loading the models took (None until the first read)."""
 
+    def load(self) -> None:
+        """Load the models now (otherwise the first read that finds something to read does)."""
+        with self._lock:
+            self._load()
+
     def _load(self) -> Any:
         if self._engine is None:
             t0 = time.monotonic()
@@ -105,6 +122,9 @@ class OcrEngine:
                 "det_limit_side_len": 2000,
                 "use_cls": False,  # screen text is never upside down
                 "rec_img_shape": [3, self._rec_height, 320],
+                # one line at a time: in a batch each line is padded to the widest, and what a
+                # line reads then depends on the lines beside it
+                "rec_batch_num": 1,
             }
             if self._threads is not None:
                 options["intra_op_num_threads"] = self._threads
@@ -113,33 +133,200 @@ class OcrEngine:
             self.load_ms = (time.monotonic() - t0) * 1000
         return self._engine
 
-    def read(self, image: Image.Image, region: Rect | None = None) -> list[TextBox]:
-        """Return the text boxes of ``image`` (or of ``region`` of it), top to bottom, left to right."""
-        ox, oy = 0, 0
-        if region is not None:
-            ox, oy, w, h = region
-            image = image.crop((ox, oy, ox + w, oy + h))
-        if image.width < 4 or image.height < 4:
+    def read(self, image: Image.Image) -> list[TextBox]:
+        """Return the text boxes of ``image``, top to bottom, left to right: every band read afresh."""
+        frame = bgr_pixels(image)
+        if frame is None:
             return []
-        import numpy as np  # with the engine: numpy comes with the `ocr` extra
+        return join_bands(
+            place_band(self.read_window(band_window(frame, top)), top, frame.shape)
+            for top in band_tops(frame.shape[0])
+        )
 
-        pixels = np.asarray(image.convert("RGB"))[:, :, ::-1]  # the engine takes BGR like OpenCV
+    def read_window(self, window: np.ndarray, lines: LineCache | None = None) -> list[TextBox]:
+        """Return the lines a band owns, in the coordinates of its ``window`` (see band_window).
+
+        A line is the band's when its centre lies in the rows the band owns (past BAND_MARGIN),
+        or within BAND_SLACK rows of them (see join_bands).
+        Each line is recognised alone (not padded to the width of others), and ``lines``, when
+        given, keeps recognitions by the line's pixels.
+        """
+        import numpy as np
+
+        left, right = ink_columns(window)
+        if right <= left:
+            return []
         with self._lock:
             engine = self._load()
-            result, _ = engine(np.ascontiguousarray(pixels), use_cls=False)
-        gray = np.asarray(image.convert("L"), dtype=np.int16)
+            found, _ = engine.text_det(np.ascontiguousarray(window[:, left:right]))
+            if found is None or len(found) == 0:
+                return []
+            found = found + np.array([left, 0], dtype=found.dtype)
+            owned = [
+                points
+                for points in found
+                if BAND_MARGIN - BAND_SLACK
+                <= float(np.mean(points[:, 1]))
+                < BAND_MARGIN + BAND_ROWS + BAND_SLACK
+            ]
+            crops = engine.get_crop_img_list(window, owned) if owned else []
+            keys = [_line_key(crop) for crop in crops]
+            said: dict[str, tuple[str, float]] = {}
+            todo = [i for i, key in enumerate(keys) if lines is None or key not in lines]
+            if todo:
+                results, _ = engine.text_rec([crops[i] for i in todo])
+                said.update(
+                    (keys[i], (str(text), float(score)))
+                    for i, (text, score) in zip(todo, results, strict=True)
+                )
+        if lines is not None:
+            fresh = dict(said)
+            said.update((key, lines.get(key)) for key in keys if key not in fresh)
+            for key, value in fresh.items():
+                lines.put(key, value)
+        gray = None
         boxes = []
-        for points, text, score in result or ():
-            if float(score) < MIN_SCORE or not str(text).strip():
+        for points, key in zip(owned, keys, strict=True):
+            text, score = said[key]
+            if score < MIN_SCORE or not text.strip():
                 continue
-            xs = [p[0] for p in points]
-            ys = [p[1] for p in points]
-            x0, y0 = max(int(min(xs)), 0), max(int(min(ys)), 0)
-            x1, y1 = min(round(max(xs)), image.width), min(round(max(ys)), image.height)
+            xs, ys = points[:, 0], points[:, 1]
+            x0, y0 = max(int(xs.min()), 0), max(int(ys.min()), 0)
+            x1, y1 = (
+                min(round(float(xs.max())), window.shape[1]),
+                min(round(float(ys.max())), window.shape[0]),
+            )
             if x1 > x0 and y1 > y0:
-                said = repair_spaces(str(text), gray[y0:y1, x0:x1])
-                boxes.append(TextBox(said, (x0 + ox, y0 + oy, x1 - x0, y1 - y0), round(float(score), 4)))
-        return sort_boxes(boxes)
+                if gray is None:
+                    gray = (window[:, :, :3] @ np.array([0.114, 0.587, 0.299])).astype(np.int16)
+                said_text = repair_spaces(text, gray[y0:y1, x0:x1])
+                boxes.append(TextBox(said_text, (x0, y0, x1 - x0, y1 - y0), round(score, 4)))
+        return boxes
+
+
+class LineCache:
+    """Recognised lines by the hash of their pixels, the least recently used dropped past ``size``."""
+
+    def __init__(self, size: int = LINE_CACHE_SIZE) -> None:
+        """Keep at most ``size`` lines."""
+        self._size = size
+        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> tuple[str, float]:
+        """Return the (text, score) kept for ``key`` (which must be there)."""
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: str, value: tuple[str, float]) -> None:
+        """Keep ``value`` for ``key``."""
+        self._items[key] = value
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+def _line_key(crop: np.ndarray) -> str:
+    digest = hashlib.blake2b(crop.tobytes(), digest_size=16)
+    digest.update(str(crop.shape).encode())
+    return digest.hexdigest()
+
+
+# -- bands --------------------------------------------------------------------------------------
+def bgr_pixels(image: Image.Image) -> np.ndarray | None:
+    """Return the screenshot as a BGR array (the engine's order), or None when too small to read."""
+    if image.width < 4 or image.height < 4:
+        return None
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+
+
+def band_tops(height: int) -> range:
+    """Return the first row each band owns, for a screen ``height`` rows tall."""
+    return range(0, height, BAND_ROWS)
+
+
+def band_window(frame: np.ndarray, top: int) -> np.ndarray:
+    """Return what the band owning rows from ``top`` reads: BAND_MARGIN rows more above and below.
+
+    Rows past the screen's edges repeat its edge, and the width is padded the same way to a
+    multiple of 32 (the detector's stride), so that every band is read at one size, unscaled.
+    """
+    import numpy as np
+
+    height, width = frame.shape[:2]
+    y0, y1 = top - BAND_MARGIN, top + BAND_ROWS + BAND_MARGIN
+    pad_top, pad_bottom = max(-y0, 0), max(y1 - height, 0)
+    pad_right = -width % 32
+    window = frame[max(y0, 0) : min(y1, height)]
+    if pad_top or pad_bottom or pad_right:
+        window = np.pad(window, ((pad_top, pad_bottom), (0, pad_right), (0, 0)), mode="edge")
+    return np.ascontiguousarray(window)
+
+
+def ink_columns(window: np.ndarray) -> tuple[int, int]:
+    """Return the columns [left, right) of a band's window worth reading for text.
+
+    Those from the first to the last column with a pixel unlike the window's top-left corner
+    (the background, mostly), widened by BAND_MARGIN on each side for context and to a multiple
+    of 32 (the detector's stride). The detector's cost is proportional to what it reads, and
+    screens are mostly background beside their text; the columns depend on the window's pixels
+    only, so a band still reads the same wherever and whenever it is read.
+    """
+    import numpy as np
+
+    width = window.shape[1]
+    ink = np.flatnonzero(np.any(window != window[0, 0], axis=(0, 2)))
+    if ink.size == 0:
+        return 0, 0
+    left = max(int(ink[0]) - BAND_MARGIN, 0)
+    right = min(int(ink[-1]) + 1 + BAND_MARGIN, width)
+    right = min(left + -(-(right - left) // 32) * 32, width)
+    left = max(right - -(-(right - left) // 32) * 32, 0)
+    return left, right
+
+
+def join_bands(bands: Iterable[Sequence[TextBox]]) -> list[TextBox]:
+    """Return the boxes of consecutive bands (screen pixels) as one list in reading order.
+
+    A line on the border of two bands is kept by both (BAND_SLACK); of two boxes from adjacent
+    bands over the same text (overlapping over half the lower one's height), the one centred
+    nearer the middle of its band stays, the one read nearer its window's edge goes.
+    """
+    placed = [(k, box) for k, boxes in enumerate(bands) for box in boxes]
+
+    def off_middle(item: tuple[int, TextBox]) -> tuple[float, int]:
+        k, box = item
+        return abs(box.bbox[1] + box.bbox[3] / 2 - (k + 0.5) * BAND_ROWS), k
+
+    kept: list[tuple[int, TextBox]] = []
+    for k, box in sorted(placed, key=off_middle):
+        if not any(abs(j - k) == 1 and _same_line(box.bbox, other.bbox) for j, other in kept):
+            kept.append((k, box))
+    return sort_boxes(box for _, box in kept)
+
+
+def _same_line(a: Rect, b: Rect) -> bool:
+    if not _intersects(a, b):
+        return False
+    overlap = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return overlap * 2 >= min(a[3], b[3])
+
+
+def place_band(boxes: Iterable[TextBox], top: int, shape: tuple[int, ...]) -> list[TextBox]:
+    """Return a band's boxes (window coordinates) in screen pixels, cut to the screen."""
+    height, width = shape[:2]
+    placed = []
+    for box in boxes:
+        x, y, w, h = box.bbox
+        y += top - BAND_MARGIN
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + w, width), min(y + h, height)
+        if x1 > x0 and y1 > y0:
+            placed.append(replace(box, bbox=(x0, y0, x1 - x0, y1 - y0)))
+    return placed
 
 
 def repair_spaces(text: str, crop: np.ndarray[Any, np.dtype[np.int16]]) -> str:
@@ -221,147 +408,9 @@ def image_hash(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
-# -- areas --------------------------------------------------------------------------------------
+# -- comparing readings ---------------------------------------------------------------------------
 def _intersects(a: Rect, b: Rect) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-
-
-def _union(a: Rect, b: Rect) -> Rect:
-    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def _clip(rect: Rect, size: tuple[int, int]) -> Rect:
-    x0, y0 = max(rect[0], 0), max(rect[1], 0)
-    x1, y1 = min(rect[0] + rect[2], size[0]), min(rect[1] + rect[3], size[1])
-    return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
-
-
-def merge_rects(rects: Iterable[Rect]) -> list[Rect]:
-    """Return the rectangles with every overlapping pair replaced by their bounding box."""
-    out: list[Rect] = []
-    for rect in rects:
-        if rect[2] <= 0 or rect[3] <= 0:
-            continue
-        merged = True
-        while merged:
-            merged = False
-            for i, other in enumerate(out):
-                if _intersects(rect, other):
-                    rect = _union(rect, out.pop(i))
-                    merged = True
-                    break
-        out.append(rect)
-    return out
-
-
-def changed_regions(before: Image.Image, after: Image.Image, tile: int = TILE) -> list[Rect]:
-    """Return the areas where two screenshots of the same size differ (whole tiles, merged).
-
-    The exact complement of the X server's damage: drawing identical pixels again is no change,
-    and what an application drew after a step had settled is.
-    """
-    if before.size != after.size:
-        raise ValueError(f"screenshots of different sizes: {before.size} and {after.size}")
-    import numpy as np
-
-    a = np.asarray(before.convert("RGB"))
-    b = np.asarray(after.convert("RGB"))
-    diff = (a != b).any(axis=2)
-    h, w = diff.shape
-    rows, cols = -(-h // tile), -(-w // tile)
-    padded = np.zeros((rows * tile, cols * tile), dtype=bool)
-    padded[:h, :w] = diff
-    tiles: np.ndarray[Any, np.dtype[np.bool_]] = np.any(padded.reshape(rows, tile, cols, tile), axis=(1, 3))
-    rects: list[Rect] = []
-    for r in np.flatnonzero(np.any(tiles, axis=1)):
-        row = np.flatnonzero(tiles[r])
-        # one rectangle per run of changed tiles in the row; neighbours join through merge_rects
-        start = prev = int(row[0])
-        for c in [*map(int, row[1:]), -2]:
-            if c != prev + 1:
-                rects.append(_clip((start * tile, int(r) * tile, (prev - start + 1) * tile, tile), (w, h)))
-                start = c
-            prev = c
-    return merge_rects(_grow(rects, (1, 1), (w, h)))
-
-
-def _grow(rects: Iterable[Rect], margin: tuple[int, int], size: tuple[int, int]) -> list[Rect]:
-    mx, my = margin
-    return [_clip((x - mx, y - my, w + 2 * mx, h + 2 * my), size) for x, y, w, h in rects]
-
-
-def _touches(box: Rect, area: Rect) -> bool:
-    """Whether a text box lies in ``area``: overlapping it, over at least half the box's height.
-
-    (Boxes of neighbouring lines overlap a few pixels; that is not touching.)
-    """
-    if not _intersects(box, area):
-        return False
-    overlap = min(box[1] + box[3], area[1] + area[3]) - max(box[1], area[1])
-    return overlap * 2 >= box[3]
-
-
-def reread_regions(
-    previous: Sequence[TextBox],
-    damage: Iterable[Rect],
-    size: tuple[int, int],
-    margin: tuple[int, int] = MARGIN,
-) -> tuple[list[Rect], list[TextBox]]:
-    """Return (the areas to read again, merged; the old boxes they replace).
-
-    An area is the damage widened by ``margin`` and grown over the old boxes that lie in it, so
-    that no line is cut in two; those boxes are replaced by what the area reads.
-    """
-    cores = merge_rects(_grow(damage, margin, size))
-    replaced = [b for b in previous if any(_touches(b.bbox, c) for c in cores)]
-    regions = merge_rects(
-        _clip(_union_all([c, *(b.bbox for b in replaced if _touches(b.bbox, c))]), size) for c in cores
-    )
-    return regions, replaced
-
-
-def _union_all(rects: Sequence[Rect]) -> Rect:
-    out = rects[0]
-    for rect in rects[1:]:
-        out = _union(out, rect)
-    return out
-
-
-def _inside(point: tuple[int, int], rect: Rect) -> bool:
-    return rect[0] <= point[0] < rect[0] + rect[2] and rect[1] <= point[1] < rect[1] + rect[3]
-
-
-def update_boxes(
-    engine: OcrEngine,
-    image: Image.Image,
-    previous: Sequence[TextBox],
-    damage: Iterable[Rect],
-    margin: tuple[int, int] = MARGIN,
-) -> tuple[list[TextBox], list[Rect]]:
-    """Return the boxes of ``image`` from those of the frame before and the areas drawn since.
-
-    The old boxes outside the re-read areas are kept; the areas are read again and their boxes
-    take the place of those they replace (a box read there whose centre lies in a kept box is a
-    sliver of a neighbouring line, and dropped). Returns (boxes, the areas read); one area
-    covering the whole screen when so much changed that a full pass was cheaper.
-    """
-    w, h = image.size
-    regions, replaced = reread_regions(previous, damage, image.size, margin)
-    if not regions:
-        return list(previous), []
-    if sum(r[2] * r[3] for r in regions) > FULL_PASS_SHARE * w * h:
-        return engine.read(image), [(0, 0, w, h)]
-    gone = set(map(id, replaced))
-    kept = [b for b in previous if id(b) not in gone]
-    found = [
-        box
-        for region in regions
-        for box in engine.read(image, region)
-        if not any(_inside(box.center(), k.bbox) for k in kept)
-    ]
-    return sort_boxes([*kept, *found]), regions
 
 
 def box_f1(
@@ -409,28 +458,36 @@ def _iou(a: Rect, b: Rect) -> float:
 
 # -- one screen over time -----------------------------------------------------------------------
 class ScreenText:
-    """The text of one sandbox's screen: a cache by screenshot hash and the last frame read.
+    """The text of one sandbox's screen: caches by screenshot, by band and by line.
 
     ``read`` returns the boxes of a screenshot: from the cache when this screenshot was read
-    before, else incrementally from the last frame (only the changed areas are read again), else
-    by a full pass. Thread-safe; one per sandbox.
+    before, else band by band, reading again only the bands whose pixels were not read before
+    (after an action, those where the screen changed). The result is the same as a full pass's
+    (OcrEngine.read) by construction. Thread-safe; one per sandbox.
     """
 
     def __init__(
-        self, engine: OcrEngine | None = None, cache_size: int = CACHE_SIZE, margin: tuple[int, int] = MARGIN
+        self,
+        engine: OcrEngine | None = None,
+        cache_size: int = CACHE_SIZE,
+        band_cache_size: int = BAND_CACHE_SIZE,
+        line_cache_size: int = LINE_CACHE_SIZE,
     ) -> None:
-        """Use ``engine`` (default: the process-wide one) and keep ``cache_size`` screenshots' boxes.
+        """Use ``engine`` (default: the process-wide one).
 
-        ``margin``: pixels added around each changed area before it is read again.
+        The sizes bound how many screenshots', bands' and lines' readings are kept.
         """
         self._engine = engine
-        self.margin = margin
         self._cache: OrderedDict[str, tuple[TextBox, ...]] = OrderedDict()
         self._cache_size = cache_size
-        self._last: tuple[Image.Image, tuple[TextBox, ...]] | None = None
+        self._bands: OrderedDict[str, tuple[TextBox, ...]] = OrderedDict()
+        self._band_cache_size = band_cache_size
+        self._lines = LineCache(line_cache_size)
+        self._seen = False  # whether a screenshot was read since the start (or forget)
         self._lock = threading.Lock()
         self.last_read: dict[str, Any] = {}
-        """How the last ``read`` went: 'how' ('cache', 'incremental' or 'full'), 'regions', 'ms'."""
+        """How the last ``read`` went: 'how' ('cache', 'incremental' or 'full'), 'regions' (the
+        screen areas read again), 'bands' (how many of them), 'ms'."""
 
     @property
     def engine(self) -> OcrEngine:
@@ -439,42 +496,63 @@ class ScreenText:
             self._engine = default_engine()
         return self._engine
 
-    def read(self, image: Image.Image, damage: Sequence[Rect] | None = None) -> tuple[TextBox, ...]:
-        """Return the text boxes of ``image``.
-
-        ``damage``: the areas drawn since the last frame read, when the caller knows them
-        exactly; by default they are found by comparing the two frames, which also catches what
-        was drawn after a step had settled.
-        """
+    def read(self, image: Image.Image) -> tuple[TextBox, ...]:
+        """Return the text boxes of ``image``."""
         t0 = time.monotonic()
         key = image_hash(image)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-                self._last = (image, cached)
-                self.last_read = {"how": "cache", "regions": [], "ms": (time.monotonic() - t0) * 1000}
+                self.last_read = {
+                    "how": "cache",
+                    "regions": [],
+                    "bands": 0,
+                    "ms": (time.monotonic() - t0) * 1000,
+                }
                 return cached
-            last = self._last
-            if last is not None and last[0].size == image.size:
-                areas = list(damage) if damage is not None else changed_regions(last[0], image)
-                found, regions = update_boxes(self.engine, image, last[1], areas, self.margin)
-                how = "full" if regions == [(0, 0, *image.size)] else "incremental"
-            else:
-                found, regions, how = self.engine.read(image), [(0, 0, *image.size)], "full"
-            boxes = tuple(found)
+            frame = bgr_pixels(image)
+            found: list[list[TextBox]] = []
+            regions: list[Rect] = []
+            tops = band_tops(frame.shape[0]) if frame is not None else range(0)
+            for top in tops:
+                assert frame is not None
+                window = band_window(frame, top)
+                band_key = _line_key(window)
+                local = self._bands.get(band_key)
+                if local is None:
+                    local = tuple(self.engine.read_window(window, self._lines))
+                    self._bands[band_key] = local
+                    while len(self._bands) > self._band_cache_size:
+                        self._bands.popitem(last=False)
+                    y0 = max(top - BAND_MARGIN, 0)
+                    regions.append(
+                        (0, y0, image.width, min(top + BAND_ROWS + BAND_MARGIN, image.height) - y0)
+                    )
+                else:
+                    self._bands.move_to_end(band_key)
+                found.append(place_band(local, top, frame.shape))
+            boxes = tuple(join_bands(found))
             self._cache[key] = boxes
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-            self._last = (image, boxes)
-            self.last_read = {"how": how, "regions": regions, "ms": (time.monotonic() - t0) * 1000}
+            how = "incremental" if self._seen else "full"
+            self._seen = True
+            self.last_read = {
+                "how": how,
+                "regions": regions,
+                "bands": len(regions),
+                "ms": (time.monotonic() - t0) * 1000,
+            }
             return boxes
 
     def forget(self) -> None:
-        """Drop the cache and the last frame (e.g. when the screen size changes)."""
+        """Drop every cache."""
         with self._lock:
             self._cache.clear()
-            self._last = None
+            self._bands.clear()
+            self._lines = LineCache(self._lines._size)
+            self._seen = False
 
 
 def with_text(screen: ScreenText, obs: Observation, timings: dict[str, float]) -> Observation:
