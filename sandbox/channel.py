@@ -172,6 +172,7 @@ def settle_args(profile: AppProfile | None) -> dict[str, Any]:
     """Return the ``settle`` argument of an ``act`` request: the profile's windows, the mode."""
     windows = profile.settle if profile is not None else SettleWindows()
     args: dict[str, Any] = {
+        "app": profile.name if profile is not None else "",
         "quiet_s": windows.quiet_ms / 1000,
         "idle_s": windows.idle_ms / 1000,
         "timer_s": windows.timer_ms / 1000,

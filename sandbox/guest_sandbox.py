@@ -50,6 +50,9 @@ class GuestSandbox(Sandbox):
         self.settle_mode: str | None = None
         #: Which rule ended the last step's wait: calm, quiet, idle, max or poll (docs/profiles.md).
         self.settled_by: str | None = None
+        #: Whether the last step was calm without waiting for a timer that was due, because such
+        #: timers drew nothing after this kind of action in this application (docs/profiles.md).
+        self.timer_skipped = False
         #: How the guest captured the last step's frame: full, patched (the last frame with fresh
         #: pixels where the X server drew), reused (nothing drawn) or poll.
         self.captured: str | None = None
@@ -197,6 +200,7 @@ class GuestSandbox(Sandbox):
         t1 = time.monotonic()
         self.settle_mode = meta.get("settle_mode")
         self.settled_by = meta.get("settled_by")
+        self.timer_skipped = bool(meta.get("timer_skipped"))
         self.captured = meta.get("captured")
         self.capture_differs = int(meta.get("capture_differs", 0))
         timings = {

@@ -564,6 +564,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
         carets = tooltips = 0
         settled_by: Counter[str] = Counter()
         captured: Counter[str] = Counter()
+        skipped = 0
         for i in range(cfg.early_actions):
             action = script[i % len(script)]
             t0 = time.monotonic()
@@ -572,6 +573,8 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
             rule = rule_of(sb)
             settled_by[rule] += 1
             captured[capture_of(sb)] += 1
+            was_skipped = bool(getattr(sb, "timer_skipped", False))
+            skipped += was_skipped
             time.sleep(LATER_S)
             sb._last_image = None  # a fresh frame from the guest, never "unchanged since" the step
             later = sb.observe()
@@ -589,6 +592,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
                         "settle_ms": obs.timings["settle"],
                         "settled_by": rule,
                         "captured": capture_of(sb),
+                        "timer_skipped": was_skipped,
                     }
                 )
         return {
@@ -600,6 +604,7 @@ def early_settles(app: str, cfg: Config) -> dict[str, Any]:
             "step_ms_max": round(max(steps), 1),
             "settled_by": dict(settled_by),
             "captured": dict(captured),
+            "timer_skipped": skipped,
             "examples": early[:5],
             "settle_mode": getattr(sb, "settle_mode", None) or "poll",  # older sandboxes: poll
         }
@@ -624,7 +629,7 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
             nothing_by[rule_of(sb)] += 1
         mode = getattr(sb, "settle_mode", None) or "poll"  # older sandboxes only polled
     paint: list[float] = []
-    paint_changed = 0
+    paint_changed = paint_skipped = 0
     damage: list[list[int]] = []
     with XvfbSandbox() as sb:
         sb.reset("galculator")
@@ -636,6 +641,7 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
                 obs = sb.step(Click(*button), settle_s=cfg.settle_s)
                 paint.append((time.monotonic() - t0) * 1000)
                 paint_changed += obs.changed
+                paint_skipped += bool(getattr(sb, "timer_skipped", False))
                 paint_by[rule_of(sb)] += 1
                 damage = [list(r) for r in getattr(obs, "damage", ())]
     return {
@@ -649,6 +655,7 @@ def settle_steps(cfg: Config) -> dict[str, Any]:
         "settle_mode": mode,
         "step_settled_by": dict(nothing_by),
         "paint_settled_by": dict(paint_by),
+        "paint_timer_skipped": paint_skipped,
     }
 
 
@@ -867,7 +874,9 @@ def main(cfg: Config) -> dict[str, Any]:
     )
     notes.append(
         "settle_mode is how the guest saw drawing ('damage' or 'poll'); settled_by counts (details) say "
-        "which rule ended each wait: calm (nothing drawn or run, no timer due), quiet, idle, max, poll; "
+        "which rule ended each wait: calm (nothing drawn or run, no timer due, or a due timer skipped "
+        "because such timers drew nothing after that kind of action: timer_skipped counts), quiet, "
+        "idle, max, poll; "
         "CUA_SETTLE=damage turns calm off, CUA_SETTLE=poll polls frames; captured counts say how each "
         "settled frame was taken: reused (nothing drawn), patched (the last frame with the damaged "
         "areas grabbed afresh), full (CUA_CAPTURE=full forces it)"

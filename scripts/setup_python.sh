@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the two Python environments, idempotently (a stamp file records what was installed):
 #  - the guest runtime, /opt/cua-guest (override: CUA_GUEST_PREFIX): Debian's python3 with the
-#    system PyGObject, plus scripts/guest-requirements.txt (mss, Pillow, python-xlib); sandboxes
+#    system PyGObject, plus scripts/guest-requirements.txt (Pillow, python-xlib); sandboxes
 #    bind it read-only and run
 #    the guest agent with it, so it must live outside any home directory;
 #  - the project venv, .venv: the `cua` package (editable) with its dev tools.

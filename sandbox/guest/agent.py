@@ -16,7 +16,7 @@ the sandbox's user runs. The application and every command run in a *session*: a
 bubblewrap with its own user, PID and IPC namespaces, so nothing started there can even name the
 guest or the infrastructure, and a session ends with all its processes at once.
 
-Dependencies: the standard library, mss, python-xlib, and PyGObject for AT-SPI.
+Dependencies: the standard library, python-xlib, Pillow (PNG frames only), and PyGObject for AT-SPI.
 This file and ``keys.py`` beside it are copied into the sandbox; they import nothing else of ours.
 """
 
@@ -81,6 +81,14 @@ CALM_S = 0.005
 TICK_S = 0.002
 #: A timed wait due within this much of now (seconds) keeps a step from settling by calm.
 DEFAULT_TIMER_S = 0.25
+#: Waits for a due timer, after one kind of action in one application, that must all have
+#: drawn nothing before such waits are skipped (TimerLog); and every how many skips one is
+#: waited out anyway, to see whether the application still draws nothing then.
+TIMER_LEARN = 3
+TIMER_PROBE_EVERY = 8
+#: Timers due within this much of now are always waited for (a toolkit's next frame, a repaint
+#: already scheduled); only those further off are learned and skipped.
+TIMER_NEAR_S = 0.03
 #: More threads than this in a sandbox and the watcher gives up (settling keeps its windows):
 #: it holds a descriptor per thread, and a process spawning threads must not exhaust the guest's.
 MAX_WATCHED_THREADS = 2000
@@ -89,6 +97,8 @@ FOREVER = float("inf")
 MAX_DAMAGE_RECTS = 32
 #: Above this share of the screen damaged, a settle grabs the whole frame instead of patching.
 PATCH_MAX_SHARE = 0.4
+#: The X extensions the guest uses (python-xlib loads only these): input, damage and its regions.
+X_EXTENSIONS = ("XTEST", "DAMAGE", "XFIXES")
 
 
 class GuestFailure(Exception):
@@ -152,14 +162,22 @@ class SerialPort:
 
 
 class Desktop:
-    """The X display as the guest sees it: input through the XTEST extension, capture through mss.
+    """The X display as the guest sees it: input through the XTEST extension, capture by GetImage.
 
     Input is XTEST's fake events on one connection, synced, so the server has taken each action
-    before settling starts (pyautogui did this before, on an X connection of its own).
+    before settling starts (pyautogui did this before, on an X connection of its own). Pixels
+    are read with the core GetImage request on the same connection: a full frame costs a few
+    milliseconds more than through a shared-memory segment (mss), but most frames are patched
+    from the damaged areas only, and the segment (4 MB, counted in both the guest and Xvfb) and
+    mss's bindings (3 MB) were a fifth of what the guest process weighed.
     """
 
     def __init__(self, display_name: str) -> None:
-        import mss
+        import Xlib.ext
+
+        # python-xlib loads every extension the server offers on connecting; these are the ones
+        # used (XFIXES for DAMAGE's regions), the rest cost memory for nothing.
+        Xlib.ext.__extensions__ = [e for e in Xlib.ext.__extensions__ if e[0] in X_EXTENSIONS]
         from Xlib import X, display
 
         self.X = X
@@ -167,8 +185,6 @@ class Desktop:
         self.root = self.dpy.screen().root
         self.width = self.dpy.screen().width_in_pixels
         self.height = self.dpy.screen().height_in_pixels
-        self.sct = mss.mss(display=display_name)
-        self.monitor = {"left": 0, "top": 0, "width": self.width, "height": self.height}
         self.atoms = {
             name: self.dpy.intern_atom(name)
             for name in (
@@ -203,6 +219,10 @@ class Desktop:
         self.frame_dirty = True
         #: Which rule ended the last settle: calm, quiet, idle, max or poll (see ``settle``).
         self.settled_by = ""
+        #: Whether the last settle was calm without waiting for a due timer (TimerLog).
+        self.timer_skipped = False
+        #: The log and key of that settle until the next request checks what was drawn since.
+        self.skipped: tuple[TimerLog, tuple[str, str]] | None = None
         self._init_damage(display_name)
 
     # -- server state -------------------------------------------------------------------
@@ -242,7 +262,13 @@ class Desktop:
 
     # -- capture ------------------------------------------------------------------------
     def grab(self) -> bytes:
-        return bytes(self.sct.grab(self.monitor).raw)
+        """Return the whole screen as BGRX pixels."""
+        return self.grab_area(0, 0, self.width, self.height)
+
+    def grab_area(self, x: int, y: int, w: int, h: int) -> bytes:
+        """Return an area of the screen as BGRX pixels, rows of ``w * 4`` bytes (depth 24 at 32 bpp)."""
+        data = self.root.get_image(x, y, w, h, self.X.ZPixmap, 0xFFFFFFFF).data
+        return data if isinstance(data, bytes) else bytes(data)
 
     def capture(self, damage: list[list[int]] | None, check: bool = False) -> bytes:
         """Return the frame after a settle: ``last_frame`` where nothing was drawn, fresh pixels elsewhere.
@@ -265,7 +291,7 @@ class Desktop:
             buf = bytearray(self.last_frame)
             stride = self.width * 4
             for x, y, w, h in damage:
-                raw = self.sct.grab({"left": x, "top": y, "width": w, "height": h}).raw
+                raw = self.grab_area(x, y, w, h)
                 row = w * 4
                 for j in range(h):
                     at = (y + j) * stride + x * 4
@@ -336,6 +362,7 @@ class Desktop:
         """
         if self.damage_dpy is None:
             return True
+        self.check_skipped_timer()
         self.read_damage(sync=True)
         self.frame_dirty, self.dirty = self.dirty, False
         return self.frame_dirty
@@ -343,7 +370,35 @@ class Desktop:
     def drain_damage(self) -> None:
         """Forget the damage so far (before an action), keeping ``dirty`` for the next frame."""
         if self.damage_dpy is not None:
+            self.check_skipped_timer()
             self.read_damage(sync=True)
+
+    def check_skipped_timer(self) -> None:
+        """After a settle that skipped a due timer, tell its log whether the timer drew after all.
+
+        Whatever was drawn since that frame, up to the next request, counts: the pixels where
+        damage arrived are read again and compared with the frame. Drawing the same pixels
+        again is nothing (galculator's release timer after a click); anything else, the timer's
+        or not, ends the skipping for that application and kind of action (TimerLog).
+        """
+        if self.skipped is None:
+            return
+        log, key = self.skipped
+        self.skipped = None
+        rects: list[list[int]] = []
+        if self.read_damage(rects, sync=True) and self.last_frame:
+            log.record(key, any(self.differs(rect) for rect in _merge_rects(rects)))
+
+    def differs(self, rect: list[int]) -> bool:
+        """Return whether the screen in ``rect`` differs from ``last_frame`` there."""
+        x, y, w, h = rect
+        now_pixels = self.grab_area(x, y, w, h)
+        stride, row = self.width * 4, w * 4
+        return any(
+            now_pixels[j * row : (j + 1) * row]
+            != self.last_frame[(y + j) * stride + x * 4 : (y + j) * stride + x * 4 + row]
+            for j in range(h)
+        )
 
     def settle(
         self,
@@ -354,6 +409,7 @@ class Desktop:
         activity: Activity | None = None,
         timer_s: float = DEFAULT_TIMER_S,
         capture: str = "",
+        timers: tuple[TimerLog, tuple[str, str]] | None = None,
     ) -> tuple[bytes, bool, float, list[list[int]] | None]:
         """Wait for the screen to stop changing; return (frame, changed, settle_ms, damage).
 
@@ -369,11 +425,16 @@ class Desktop:
         With ``activity`` it may stop sooner, once *calm*: nothing drawn and no thread of the
         sandbox run for CALM_S, no timed wait due within ``timer_s``, and still nothing drawn
         after a round trip to the server. Nothing can then change the screen until the next
-        input. ``settled_by`` says which rule ended the wait.
+        input. ``settled_by`` says which rule ended the wait. With ``timers`` (a log and the
+        key of this application and action kind) a due timer is not waited for when the log
+        says such timers draw nothing (TimerLog); the wait is then ``calm`` all the same, and
+        ``timer_skipped`` is set.
 
         The frame comes from ``capture`` and the damage; ``capture`` is the host's
         ``$CUA_CAPTURE``: ``full`` always grabs the whole screen, ``check`` verifies by a full grab.
         """
+        self.timer_skipped = False
+        self.timer_drew: bool | None = None
         if self.damage_dpy is None or poll:
             frame, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
             self.settled_by = self.captured = "poll"
@@ -394,6 +455,9 @@ class Desktop:
             activity.refresh()
             activity.ran()
         calm_since = t0
+        timer_due_at: float | None = None  # when calm first waited for a due timer
+        timer_wake = FOREVER  # when that timer was due
+        at_timer = b""  # the screen then (to see whether the timer drew anything)
         while True:
             if self.read_damage(rects):
                 last = calm_since = now()
@@ -414,7 +478,11 @@ class Desktop:
                 wait = min(wait, TICK_S)
                 if t - calm_since >= CALM_S:
                     wake = activity.next_wake(t)
-                    if wake - t > timer_s:
+                    # A timer due soon but not at once (a toolkit's next frame is within 17 ms)
+                    far = t + TIMER_NEAR_S < wake <= t + timer_s
+                    learn = far and timer_due_at is None and timers is not None
+                    skip = learn and timers is not None and timers[0].skip(timers[1])
+                    if wake - t > timer_s or skip:
                         # Confirm afresh: the same threads, none runnable, nothing drawn by now.
                         if activity.refresh() or activity.runnable() or activity.ran():
                             calm_since = now()
@@ -422,8 +490,17 @@ class Desktop:
                             last = calm_since = now()
                         else:
                             self.settled_by = "calm"
+                            self.timer_skipped = skip
+                            if skip:
+                                self.skipped = timers
                             break
                     elif wake > t:
+                        if learn:
+                            if self.read_damage(rects, sync=True):
+                                last = calm_since = now()
+                                continue  # drawn meanwhile: not calm after all
+                            timer_due_at, timer_wake = t, wake
+                            at_timer = self.capture(None if stale else _merge_rects(rects))
                         wait = min(until, wake) - t  # nothing to watch before the timer fires
             select.select([fd], [], [], max(wait, 0.0))
         # Damage read after this round trip is counted for the next frame (dirty), never lost.
@@ -432,6 +509,11 @@ class Desktop:
         self.frame_dirty, self.dirty = self.dirty, False
         merged = _merge_rects(rects)
         frame = self.capture(None if stale or capture == "full" else merged, check=capture == "check")
+        if timers is not None and at_timer and now() >= timer_wake:
+            # (A wait that ended before the timer fired, by its quiet window, says nothing.)
+            # Redrawing the same pixels is drawing nothing (galculator after a click).
+            self.timer_drew = frame != at_timer
+            timers[0].record(timers[1], self.timer_drew)
         return frame, last is not None, (now() - t0) * 1000, merged
 
     def settle_polling(self, max_s: float, quiet_s: float, idle_s: float) -> tuple[bytes, bool, float]:
@@ -1089,6 +1171,36 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
+class TimerLog:
+    """Whether the timers due when a step calms down draw anything, per application and action kind.
+
+    Calm waits for a timer due within ``timer_s``, because it may draw. Some never do after a
+    given kind of action: galculator arms a 100 ms timer with every button press, and after a
+    key press it draws the button released, but after a click the button was released already
+    and the screen 30 ms after the click is final. Once the last TIMER_LEARN waits after a kind
+    of action in an application saw nothing drawn, such a wait is skipped; every
+    TIMER_PROBE_EVERY-th skip is waited out instead, and one drawing ends the skipping.
+    """
+
+    def __init__(self) -> None:
+        self._drew: dict[tuple[str, str], list[bool]] = {}
+        self._skips: dict[tuple[str, str], int] = {}
+
+    def skip(self, key: tuple[str, str]) -> bool:
+        """Return whether to settle now rather than wait for the timer due (counts a skip)."""
+        seen = self._drew.get(key, [])
+        if len(seen) < TIMER_LEARN or any(seen[-TIMER_LEARN:]):
+            return False
+        self._skips[key] = self._skips.get(key, 0) + 1
+        return self._skips[key] % TIMER_PROBE_EVERY != 0
+
+    def record(self, key: tuple[str, str], drew: bool) -> None:
+        """Note whether anything was drawn after a step calmed down while a timer was due."""
+        seen = self._drew.setdefault(key, [])
+        seen.append(drew)
+        del seen[:-TIMER_LEARN]
+
+
 class Guest:
     """Request dispatcher and owner of the sandbox's processes."""
 
@@ -1114,6 +1226,8 @@ class Guest:
             self.desktop.wait_for_wm(timeout_s=120.0)
         self.app: subprocess.Popen[bytes] | None = None
         self._a11y: A11y | None = None
+        #: What the timers due at calm drew, by application and action kind, across resets.
+        self.timers = TimerLog()
         # Which of the sandbox's threads run and sleep tells when a step has settled; outside a
         # PID namespace of its own the guest would watch the host's processes, so it does not.
         self.activity = Activity({1, os.getpid()}) if sandboxed else None
@@ -1551,6 +1665,7 @@ class Guest:
             activity=self.activity if mode is None else None,
             timer_s=float(windows.get("timer_s", DEFAULT_TIMER_S)),
             capture=str(windows.get("capture", "")),
+            timers=(self.timers, (str(windows.get("app", "")), str(args["action"].get("type", "")))),
         )
         meta, data = self._observation(
             frame, args.get("encoding", "bgrx"), _a11y_budget(args), bool(args.get("reuse"))
@@ -1561,6 +1676,8 @@ class Guest:
             settle_ms=settle_ms,
             settle_mode="damage" if damage is not None else "poll",
             settled_by=d.settled_by,
+            timer_skipped=d.timer_skipped,
+            timer_drew=d.timer_drew,
             captured=d.captured,
             capture_differs=d.capture_differs,
         )
@@ -1895,6 +2012,9 @@ def _tail_log() -> str:
 def main() -> int:
     global START_TIMEOUT_S
     os.environ.pop("MALLOC_MMAP_THRESHOLD_", None)  # a setting for this process, not its children
+    # Applications keep their GSettings in their own memory: no dconf-service per sandbox
+    # (1.5 MB), and no settings database that could outlive an episode's reset of HOME.
+    os.environ["GSETTINGS_BACKEND"] = "memory"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, help="inherited socket to the host")
     parser.add_argument("--connect", help="unix socket path to connect to instead of --fd")

@@ -84,7 +84,7 @@ mount -t tmpfs -o mode=0700,uid=1000,gid=1000,nosuid,nodev,size=50% tmpfs /home/
 
 # Xvfb runs as root outside the container (only the container's user can reach its socket
 # besides root); without -auth it accepts local clients, and only its unix socket exists.
-Xvfb :0 -screen 0 "${screen}x24" -nolisten tcp -nolisten local -noreset -extension GLX \
+MALLOC_MMAP_THRESHOLD_=131072 Xvfb :0 -screen 0 "${screen}x24" -nolisten tcp -nolisten local -noreset -extension GLX \
   > /run/xvfb.log 2>&1 &
 for _ in $(seq 1 1000); do
   [ -S /tmp/.X11-unix/X0 ] && break
