@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cua.tasks import TaskSpec, load_file
-from cua.tasks.nearmiss import generate
+from cua.tasks.nearmiss import PER_OPERATOR, generate
 from sandbox.xvfb import XvfbSandbox
 
 
@@ -50,7 +50,7 @@ def main() -> int:
             local.sb = XvfbSandbox()
             with lock:
                 boxes.append(local.sb)
-        made = generate(local.sb, task, gui=True, per_operator=2)
+        made = generate(local.sb, task, gui=True, per_operator=PER_OPERATOR)
         return {
             "task": task.id,
             "near_misses": len(made.generated),

@@ -30,7 +30,7 @@ from PIL import Image
 from cua.synth.derive import Candidate, with_chain
 from cua.synth.walk import Novelty, choose_move
 from cua.tasks.errors import OracleFailed, TaskError, TaskSpecError, Where
-from cua.tasks.nearmiss import STABLE_S, generate
+from cua.tasks.nearmiss import PER_OPERATOR, STABLE_S, generate
 from cua.tasks.oracle import OracleRunner, OracleStep, parse_steps
 from cua.tasks.runner import record_baseline, start, validate
 from cua.tasks.spec import TaskSpec, parse_document
@@ -295,7 +295,7 @@ def _move_starts(cand: Candidate) -> list[int]:
 
 def _near_misses(sandbox: Sandbox, d: Admission, gui: bool, settle_s: float) -> None:
     assert d.task is not None
-    made = generate(sandbox, d.task, settle_s=settle_s, gui=gui, per_operator=1)
+    made = generate(sandbox, d.task, settle_s=settle_s, gui=gui, per_operator=PER_OPERATOR)
     d.near_misses = len(made.generated)
     if made.error is not None:
         d.reason = f"near misses could not be made: {made.error}"

@@ -49,6 +49,11 @@ from sandbox.errors import SandboxError
 
 #: Largest file whose bytes are kept (to undo a file operator); larger files are left alone.
 KEEP_BYTES = 4 * 1024 * 1024
+#: The most near misses one operator makes for a task, by default: synthesis admits a task
+#: only after these pass, and scripts/audit_synthesized.py audits with the same, so the audit
+#: never tries an altered run that admission did not (a wandering first click swapped for
+#: another was audited but not tried at admission when admission made one per operator).
+PER_OPERATOR = 2
 #: How long an altered oracle waits on each of its conditions (they may never hold).
 LENIENT_WAIT_S = 2.0
 #: How long an altered run's outcome may take to stop changing before it is judged.
@@ -215,7 +220,7 @@ def generate(
     *,
     settle_s: float = 0.2,
     gui: bool = True,
-    per_operator: int = 2,
+    per_operator: int = PER_OPERATOR,
 ) -> NearMissReport:
     """Generate near misses of ``task`` from its state diff and validate each (see the module docstring).
 
