@@ -193,6 +193,15 @@ def exec_result(meta: dict[str, Any]) -> ExecResult:
     )
 
 
+def frame_args(previous: Image.Image | None, seq: int | None) -> dict[str, Any]:
+    """Return the part of an ``observe``/``act`` request naming the frame this side holds.
+
+    The guest sends "same" or a patch only against that frame (``seq`` from its last reply);
+    with none (None), the whole frame.
+    """
+    return {"base": seq if previous is not None else None}
+
+
 def observation(
     meta: dict[str, Any], blob: bytes, previous: Image.Image | None, timings: dict[str, float]
 ) -> Observation:
@@ -204,6 +213,16 @@ def observation(
     w, h = meta["size"]
     if meta.get("same") and previous is not None:
         image = previous  # unchanged screen: the guest did not send it again
+    elif meta.get("patch") is not None:
+        if previous is None or previous.size != (w, h):
+            raise errors.GuestError("the guest sent a patch for a frame this sandbox does not hold")
+        # Whole-width runs of rows drawn since the last frame, pasted into a copy of it.
+        image = previous.copy()
+        at = 0
+        for y, rows in meta["patch"]:
+            size = w * rows * 4
+            image.paste(Image.frombuffer("RGB", (w, rows), blob[at : at + size], "raw", "BGRX", 0, 1), (0, y))
+            at += size
     elif meta.get("encoding") == "png":
         image = Image.open(io.BytesIO(blob)).convert("RGB")
     else:

@@ -45,6 +45,7 @@ class GuestSandbox(Sandbox):
         self._channel: GuestChannel | None = None
         self._profile: AppProfile | None = None
         self._last_image: Image.Image | None = None
+        self._last_seq: int | None = None  # the guest's name for that frame (it patches it)
         self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
         #: How the guest settled the last step: 'damage' (X DAMAGE events) or 'poll' (frames).
         self.settle_mode: str | None = None
@@ -166,7 +167,7 @@ class GuestSandbox(Sandbox):
 
     def _to_observation(self, meta: dict[str, Any], blob: bytes, timings: dict[str, float]) -> Observation:
         obs = channel.observation(meta, blob, self._last_image, timings)
-        self._last_image = obs.screenshot
+        self._last_image, self._last_seq = obs.screenshot, meta.get("seq")
         return obs
 
     def _check_app(self, meta: dict[str, Any]) -> None:
@@ -193,7 +194,7 @@ class GuestSandbox(Sandbox):
                 "settle_s": settle_s,
                 "settle": settle_args(self._profile),
                 "encoding": self._encoding,
-                "reuse": self._last_image is not None,
+                **channel.frame_args(self._last_image, self._last_seq),
             },
             timeout_s=timeout,
         )
@@ -223,7 +224,7 @@ class GuestSandbox(Sandbox):
                 "a11y": a11y,
                 "a11y_budget_s": A11Y_BUDGET_S * self._slowdown,
                 "encoding": self._encoding,
-                "reuse": self._last_image is not None,
+                **channel.frame_args(self._last_image, self._last_seq),
             },
             timeout_s=self._timeout + (2 * A11Y_BUDGET_S * self._slowdown if a11y else 0.0),
         )

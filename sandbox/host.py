@@ -52,6 +52,7 @@ class HostScreen(Sandbox):
         self._profile: AppProfile | None = None
         self._closed = False
         self._last_image: Image.Image | None = None
+        self._last_seq: int | None = None  # the guest's name for that frame
         self._text = ScreenText()  # OCR of the screen, for observe(ocr=True)
         prefix = os.environ.get("CUA_GUEST_PREFIX", DEFAULT_GUEST_PREFIX)
         python = f"{prefix}/bin/python" if os.access(f"{prefix}/bin/python", os.X_OK) else sys.executable
@@ -128,7 +129,7 @@ class HostScreen(Sandbox):
 
     def _observation(self, meta: dict[str, Any], blob: bytes, timings: dict[str, float]) -> Observation:
         obs = channel.observation(meta, blob, self._last_image, timings)
-        self._last_image = obs.screenshot
+        self._last_image, self._last_seq = obs.screenshot, meta.get("seq")
         if not (meta.get("app") or {}).get("launched"):
             obs = replace(obs, app_running=True)  # nothing launched: the user's desktop is running
         return obs
@@ -143,7 +144,7 @@ class HostScreen(Sandbox):
                 "action": to_json(action),
                 "settle_s": settle_s,
                 "settle": channel.settle_args(self._profile),
-                "reuse": self._last_image is not None,
+                **channel.frame_args(self._last_image, self._last_seq),
             },
             timeout_s=settle_s + self._timeout + float(getattr(action, "seconds", 0.0)),
         )
@@ -155,7 +156,9 @@ class HostScreen(Sandbox):
     def observe(self, *, a11y: bool = False, ocr: bool = False) -> Observation:
         """Return the real screen (its accessibility tree if asked and available, OCR text if asked)."""
         t0 = time.monotonic()
-        meta, blob = self._request("observe", {"a11y": a11y, "reuse": self._last_image is not None})
+        meta, blob = self._request(
+            "observe", {"a11y": a11y, **channel.frame_args(self._last_image, self._last_seq)}
+        )
         timings: dict[str, float] = {}
         obs = self._observation(meta, blob, timings)
         if ocr:

@@ -36,11 +36,12 @@ import subprocess
 import sys
 import tarfile
 import time
+import zlib
 from typing import Any
 
 from keys import CANONICAL_KEYS, KEYSYM_NAMES, MODIFIERS  # type: ignore[import-not-found]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER = struct.Struct("!II")  # json length, payload length
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: Session bus configuration: activation only from system folders, no activation environment.
@@ -95,8 +96,12 @@ MAX_WATCHED_THREADS = 2000
 FOREVER = float("inf")
 #: Most damage rectangles reported with one observation (more are merged into bounding boxes).
 MAX_DAMAGE_RECTS = 32
-#: Above this share of the screen damaged, a settle grabs the whole frame instead of patching.
-PATCH_MAX_SHARE = 0.4
+#: Above this share of the screen's rows damaged, a settle sends the whole frame, not a patch
+#: (a patch costs in proportion to its rows; a window's worth of rows is still a patch).
+PATCH_MAX_SHARE = 0.9
+#: Rows per band: a patch is whole-width bands of the screen, and the guest knows the frame the
+#: host holds by a CRC-32 per band (not its pixels: 4 MB less per sandbox).
+BAND_ROWS = 32
 #: The X extensions the guest uses (python-xlib loads only these): input, damage and its regions.
 X_EXTENSIONS = ("XTEST", "DAMAGE", "XFIXES")
 
@@ -161,6 +166,40 @@ class SerialPort:
             view = view[os.write(self.fd, view) :]
 
 
+class Capture:
+    """A frame as the guest sends it: whole, as bands to patch into the host's last frame, or the same.
+
+    ``how``: full, patched, reused or poll; ``pixels``: the whole frame's BGRX rows, or the
+    patched runs' one after the other; ``runs``: (first row, rows) of each run; ``crcs``: every
+    band's CRC-32 (a list, for a whole frame) or those of the patched bands (a dict).
+    """
+
+    __slots__ = ("crcs", "how", "pixels", "runs")
+
+    def __init__(
+        self,
+        how: str,
+        pixels: bytes = b"",
+        runs: list[tuple[int, int]] | None = None,
+        crcs: list[int] | dict[int, int] | None = None,
+    ) -> None:
+        self.how, self.pixels, self.runs, self.crcs = how, pixels, runs or [], crcs
+
+
+def _band_runs(rects: list[list[int]], height: int) -> list[tuple[int, int]]:
+    """Return the runs of whole bands (first row, rows) that the rectangles touch."""
+    bands = sorted(
+        {b for _, y, _, h in rects if h > 0 for b in range(y // BAND_ROWS, (y + h - 1) // BAND_ROWS + 1)}
+    )
+    runs: list[tuple[int, int]] = []
+    for band in bands:
+        if runs and runs[-1][0] + runs[-1][1] == band * BAND_ROWS:
+            runs[-1] = (runs[-1][0], runs[-1][1] + BAND_ROWS)
+        else:
+            runs.append((band * BAND_ROWS, BAND_ROWS))
+    return [(y, min(h, height - y)) for y, h in runs]
+
+
 class Desktop:
     """The X display as the guest sees it: input through the XTEST extension, capture by GetImage.
 
@@ -196,6 +235,12 @@ class Desktop:
                 "_NET_WM_WINDOW_TYPE_TOOLTIP",
             )
         }
+        #: CRC-32 of each band of the frame the host holds, or None when the guest cannot tell
+        #: (none sent yet, a reset): a patch or "same" is made against it.
+        self.bands: list[int] | None = None
+        #: Which frame that is: the host names it (``base``) when it asks for the next one.
+        self.frame_seq = 0
+        #: The whole last frame, kept only after a polled settle (the next one compares with it).
         self.last_frame: bytes = b""
         #: How the last settled frame was captured: full, patched, reused (``capture``) or poll.
         self.captured = ""
@@ -270,39 +315,69 @@ class Desktop:
         data = self.root.get_image(x, y, w, h, self.X.ZPixmap, 0xFFFFFFFF).data
         return data if isinstance(data, bytes) else bytes(data)
 
-    def capture(self, damage: list[list[int]] | None, check: bool = False) -> bytes:
-        """Return the frame after a settle: ``last_frame`` where nothing was drawn, fresh pixels elsewhere.
+    def band_crcs(self, pixels: bytes, y: int = 0) -> dict[int, int]:
+        """Return the CRC-32 of each band in ``pixels``: whole rows of the screen from row ``y``."""
+        stride = self.width * 4
+        rows = len(pixels) // stride
+        return {
+            band: zlib.crc32(
+                pixels[(band * BAND_ROWS - y) * stride : (min((band + 1) * BAND_ROWS, y + rows) - y) * stride]
+            )
+            for band in range(y // BAND_ROWS, -(-(y + rows) // BAND_ROWS))
+        }
 
-        ``damage`` lists every area drawn since ``last_frame`` was captured (None: not known, so
-        the whole screen is grabbed). With no area the last frame is the screen; with a few
-        small ones only they are read from the server and copied into a copy of the last frame,
-        which costs the guest and the X server a fraction of a full grab. ``captured`` says
-        which it was (full, patched, reused); with ``check`` a full grab is compared as well and
-        ``capture_differs`` counts the frames that did not match it (tests, benchmarks).
+    def full_capture(self, how: str = "full") -> Capture:
+        """Grab the whole screen."""
+        pixels = self.grab()
+        crcs = self.band_crcs(pixels)
+        return Capture(how, pixels, [(0, self.height)], [crcs[b] for b in range(len(crcs))])
+
+    def after(self, cap: Capture) -> list[int] | None:
+        """Return the band CRCs of the frame the host holds once it has received ``cap``."""
+        if isinstance(cap.crcs, list):
+            return cap.crcs
+        if self.bands is None:
+            return None
+        bands = list(self.bands)
+        for band, crc in (cap.crcs or {}).items():
+            bands[band] = crc
+        return bands
+
+    def capture(self, damage: list[list[int]] | None, check: bool = False) -> Capture:
+        """Return the frame after a settle, as a patch of the host's last frame where possible.
+
+        ``damage`` lists every area drawn since that frame (None: not known, so the whole
+        screen is grabbed). With no area the last frame is the screen (reused); with a few, the
+        bands of rows they touch are read from the server and sent to be patched into it (the
+        host keeps the frame, the guest only its band CRCs), which costs the guest, the X server
+        and the transfer a fraction of a full frame. ``captured`` says which it was; with
+        ``check`` a full grab is compared as well and ``capture_differs`` counts the frames that
+        did not match it (tests, benchmarks).
         """
-        frame: bytes
-        if damage is None or not self.last_frame:
-            self.captured, frame = "full", self.grab()
+        if damage is None or self.bands is None:
+            cap = self.full_capture()
         elif not damage:
-            self.captured, frame = "reused", self.last_frame
-        elif sum(w * h for _, _, w, h in damage) > PATCH_MAX_SHARE * self.width * self.height:
-            self.captured, frame = "full", self.grab()
+            cap = Capture("reused")
         else:
-            buf = bytearray(self.last_frame)
-            stride = self.width * 4
-            for x, y, w, h in damage:
-                raw = self.grab_area(x, y, w, h)
-                row = w * 4
-                for j in range(h):
-                    at = (y + j) * stride + x * 4
-                    buf[at : at + row] = raw[j * row : (j + 1) * row]
-            self.captured, frame = "patched", bytes(buf)
+            runs = _band_runs(damage, self.height)
+            if sum(h for _, h in runs) > PATCH_MAX_SHARE * self.height:
+                cap = self.full_capture()
+            else:
+                pieces, crcs = [], {}
+                for y, h in runs:
+                    piece = self.grab_area(0, y, self.width, h)
+                    pieces.append(piece)
+                    crcs.update(self.band_crcs(piece, y))
+                cap = Capture("patched", b"".join(pieces), runs, crcs)
+        self.captured = cap.how
         # Drawn after the settle's last round trip (a caret blinking, say) is no fault of the
         # patch: a full grab taken then would not have had it either. Only a difference with no
         # damage to account for it counts (the late damage stays due for the next frame).
-        if check and self.captured != "full" and frame != self.grab() and not self.read_damage(sync=True):
-            self.capture_differs += 1
-        return frame
+        if check and cap.how != "full":
+            screen = self.full_capture().crcs
+            if screen != self.after(cap) and not self.read_damage(sync=True):
+                self.capture_differs += 1
+        return cap
 
     def _init_damage(self, display_name: str) -> None:
         """Watch the root window through the X DAMAGE extension, on a connection of its own.
@@ -356,9 +431,9 @@ class Desktop:
         return count
 
     def take_dirty(self) -> bool:
-        """Return whether the screen may differ from ``last_frame``, and start counting afresh.
+        """Return whether the screen may differ from the host's last frame, and start counting afresh.
 
-        Call it right before capturing the frame that becomes ``last_frame``.
+        Call it right before capturing the frame that becomes the host's next one.
         """
         if self.damage_dpy is None:
             return True
@@ -373,6 +448,11 @@ class Desktop:
             self.check_skipped_timer()
             self.read_damage(sync=True)
 
+    def forget_frame(self) -> None:
+        """Send the next frame whole (after a reset: whatever the host holds is of the past)."""
+        self.bands = None
+        self.last_frame = b""
+
     def check_skipped_timer(self) -> None:
         """After a settle that skipped a due timer, tell its log whether the timer drew after all.
 
@@ -386,19 +466,17 @@ class Desktop:
         log, key = self.skipped
         self.skipped = None
         rects: list[list[int]] = []
-        if self.read_damage(rects, sync=True) and self.last_frame:
-            log.record(key, any(self.differs(rect) for rect in _merge_rects(rects)))
+        if self.read_damage(rects, sync=True) and self.bands is not None:
+            log.record(key, self.differs(rects))
 
-    def differs(self, rect: list[int]) -> bool:
-        """Return whether the screen in ``rect`` differs from ``last_frame`` there."""
-        x, y, w, h = rect
-        now_pixels = self.grab_area(x, y, w, h)
-        stride, row = self.width * 4, w * 4
-        return any(
-            now_pixels[j * row : (j + 1) * row]
-            != self.last_frame[(y + j) * stride + x * 4 : (y + j) * stride + x * 4 + row]
-            for j in range(h)
-        )
+    def differs(self, rects: list[list[int]]) -> bool:
+        """Return whether the screen differs, in the bands ``rects`` touch, from the host's frame."""
+        assert self.bands is not None
+        for y, h in _band_runs(rects, self.height):
+            for band, crc in self.band_crcs(self.grab_area(0, y, self.width, h), y).items():
+                if crc != self.bands[band]:
+                    return True
+        return False
 
     def settle(
         self,
@@ -410,7 +488,7 @@ class Desktop:
         timer_s: float = DEFAULT_TIMER_S,
         capture: str = "",
         timers: tuple[TimerLog, tuple[str, str]] | None = None,
-    ) -> tuple[bytes, bool, float, list[list[int]] | None]:
+    ) -> tuple[Capture, bool, float, list[list[int]] | None]:
         """Wait for the screen to stop changing; return (frame, changed, settle_ms, damage).
 
         Stops ``quiet_s`` after the last change once something changed, after ``idle_s`` if
@@ -436,9 +514,15 @@ class Desktop:
         self.timer_skipped = False
         self.timer_drew: bool | None = None
         if self.damage_dpy is None or poll:
-            frame, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
+            pixels, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
             self.settled_by = self.captured = "poll"
-            return frame, changed, settle_ms, None
+            crcs = self.band_crcs(pixels)
+            return (
+                Capture("poll", pixels, [(0, self.height)], [crcs[b] for b in range(len(crcs))]),
+                changed,
+                settle_ms,
+                None,
+            )
         import select
 
         if activity is not None and not activity.usable:
@@ -457,7 +541,7 @@ class Desktop:
         calm_since = t0
         timer_due_at: float | None = None  # when calm first waited for a due timer
         timer_wake = FOREVER  # when that timer was due
-        at_timer = b""  # the screen then (to see whether the timer drew anything)
+        at_timer: list[int] | None = None  # the screen's band CRCs then (did the timer draw?)
         while True:
             if self.read_damage(rects):
                 last = calm_since = now()
@@ -500,7 +584,7 @@ class Desktop:
                                 last = calm_since = now()
                                 continue  # drawn meanwhile: not calm after all
                             timer_due_at, timer_wake = t, wake
-                            at_timer = self.capture(None if stale else _merge_rects(rects))
+                            at_timer = self.after(self.capture(None if stale else _merge_rects(rects)))
                         wait = min(until, wake) - t  # nothing to watch before the timer fires
             select.select([fd], [], [], max(wait, 0.0))
         # Damage read after this round trip is counted for the next frame (dirty), never lost.
@@ -509,10 +593,10 @@ class Desktop:
         self.frame_dirty, self.dirty = self.dirty, False
         merged = _merge_rects(rects)
         frame = self.capture(None if stale or capture == "full" else merged, check=capture == "check")
-        if timers is not None and at_timer and now() >= timer_wake:
+        if timers is not None and at_timer is not None and now() >= timer_wake:
             # (A wait that ended before the timer fired, by its quiet window, says nothing.)
             # Redrawing the same pixels is drawing nothing (galculator after a click).
-            self.timer_drew = frame != at_timer
+            self.timer_drew = self.after(frame) != at_timer
             timers[0].record(timers[1], self.timer_drew)
         return frame, last is not None, (now() - t0) * 1000, merged
 
@@ -1502,7 +1586,7 @@ class Guest:
         killed = self.kill_others()
         if self.with_infra:
             self.start_infra()
-        self.desktop.last_frame = b""
+        self.desktop.forget_frame()
         return {"killed": killed, "ms": (now() - t0) * 1000}, b""
 
     def op_restore(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
@@ -1524,7 +1608,7 @@ class Guest:
         t1 = now()
         counts = self.restore_files(blob)
         self.desktop.restore_x_state()
-        self.desktop.last_frame = b""
+        self.desktop.forget_frame()
         return {"killed": killed, "kill_ms": kill_ms, "files_ms": (now() - t1) * 1000, **counts}, b""
 
     def op_launch(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
@@ -1582,7 +1666,7 @@ class Guest:
         while rect is not None and now() < deadline and not self.desktop.painted(self.desktop.grab(), rect):
             time.sleep(0.02)
         paint_ms = (now() - t0) * 1000 - window_ms
-        self.desktop.last_frame = b""
+        self.desktop.forget_frame()
         # Damage from the window's first paint is pending: it counts (no drain before this settle).
         _, _, settle_ms, _ = self.desktop.settle(float(args.get("settle_s", 2.0)), quiet_s=0.1, idle_s=0.1)
         return {
@@ -1594,23 +1678,32 @@ class Guest:
         }, b""
 
     def _observation(
-        self, frame: bytes | None, encoding: str, a11y_budget_s: float | None, reuse: bool = False
+        self, cap: Capture | None, encoding: str, a11y_budget_s: float | None, base: int | None = None
     ) -> tuple[dict[str, Any], bytes]:
-        """Describe the screen; with ``reuse``, an unchanged frame is not sent again.
+        """Describe the screen: the frame ``cap`` (None: capture it now), sent as little as can be.
 
+        ``base`` is the frame the host holds (its ``seq``, None when it holds none): only then
+        can it be told "same" or sent a patch; otherwise it gets the whole frame. A frame whose
+        bands are all as the host has them is "same", however it was captured.
         ``a11y_budget_s``: read the accessibility tree for at most this long (None: not at all).
         """
         t0 = now()
         d = self.desktop
-        if frame is None:
-            dirty = d.take_dirty()
-            # No damage since the last frame: it is still the screen (only without DAMAGE is
-            # ``dirty`` always True, and frames are compared).
-            frame = d.last_frame if reuse and d.last_frame and not dirty else d.grab()
-        else:
-            dirty = d.frame_dirty
-        same = reuse and bool(d.last_frame) and (not dirty or frame == d.last_frame)
-        d.last_frame = frame
+        if cap is None:
+            # No damage since the last frame: it is still the screen (without DAMAGE ``dirty``
+            # is always True, and a whole frame is compared by its bands).
+            cap = Capture("reused") if not d.take_dirty() and d.bands is not None else d.full_capture()
+        current = base is not None and base == d.frame_seq and d.bands is not None
+        if (not current and not isinstance(cap.crcs, list)) or (cap.how == "patched" and encoding == "png"):
+            # The host lacks the frame a patch (or "same") refers to, or takes PNGs (whole).
+            cap = d.full_capture()
+            d.captured = cap.how
+        bands = d.after(cap)
+        same = current and bands == d.bands
+        d.last_frame = cap.pixels if cap.how == "poll" else b""
+        if not same:
+            d.bands = bands
+            d.frame_seq += 1
         capture_ms = (now() - t0) * 1000
         meta: dict[str, Any] = {
             "size": [d.width, d.height],
@@ -1619,6 +1712,7 @@ class Guest:
             "app": self.app_status(),
             "capture_ms": capture_ms,
             "encoding": encoding,
+            "seq": d.frame_seq,
         }
         if a11y_budget_s is not None:
             t1 = now()
@@ -1627,15 +1721,18 @@ class Guest:
         if same:
             meta["same"] = True
             return meta, b""
+        if cap.how == "patched":
+            meta["patch"] = [list(run) for run in cap.runs]
+            return meta, cap.pixels
         if encoding == "png":
             from PIL import Image
 
             buf = io.BytesIO()
-            Image.frombuffer("RGB", (d.width, d.height), frame, "raw", "BGRX", 0, 1).save(
+            Image.frombuffer("RGB", (d.width, d.height), cap.pixels, "raw", "BGRX", 0, 1).save(
                 buf, "PNG", compress_level=1
             )
             return meta, buf.getvalue()
-        return meta, frame
+        return meta, cap.pixels
 
     def a11y_rows(self, budget_s: float = A11Y_BUDGET_S) -> list[dict[str, Any]]:
         if self._a11y is None:
@@ -1643,9 +1740,7 @@ class Guest:
         return self._a11y.dump(budget_s)
 
     def op_observe(self, args: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
-        meta, data = self._observation(
-            None, args.get("encoding", "bgrx"), _a11y_budget(args), bool(args.get("reuse"))
-        )
+        meta, data = self._observation(None, args.get("encoding", "bgrx"), _a11y_budget(args), _base(args))
         meta["changed"] = True
         return meta, data
 
@@ -1667,9 +1762,7 @@ class Guest:
             capture=str(windows.get("capture", "")),
             timers=(self.timers, (str(windows.get("app", "")), str(args["action"].get("type", "")))),
         )
-        meta, data = self._observation(
-            frame, args.get("encoding", "bgrx"), _a11y_budget(args), bool(args.get("reuse"))
-        )
+        meta, data = self._observation(frame, args.get("encoding", "bgrx"), _a11y_budget(args), _base(args))
         meta.update(
             changed=changed,
             action_ms=action_ms,
@@ -1881,6 +1974,12 @@ def _cmdline_option(pid: int, prefix: str) -> str:
     except OSError:
         return ""
     return next((a[len(prefix) :] for a in args if a.startswith(prefix)), "")
+
+
+def _base(args: dict[str, Any]) -> int | None:
+    """Return the frame the host holds (its ``seq``), None when it holds none."""
+    base = args.get("base")
+    return int(base) if isinstance(base, int) else None
 
 
 def _a11y_budget(args: dict[str, Any]) -> float | None:

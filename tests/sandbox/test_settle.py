@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 import sandbox.guest
-from sandbox import Click, Key, TypeText, XvfbSandbox
-from sandbox.errors import ProfileError
+from sandbox import Click, Key, TypeText, XvfbSandbox, channel
+from sandbox.errors import GuestError, ProfileError
 from sandbox.profile import SettleWindows, find_profile, parse_profile
 
 pytestmark = [pytest.mark.x11, pytest.mark.timeout(180)]
@@ -198,7 +198,7 @@ def test_what_is_drawn_after_a_skipped_timer_tells_the_log(agent: ModuleType, ba
     log, key = agent.TimerLog(), ("app", "click")
     for _ in range(agent.TIMER_LEARN):
         log.record(key, False)
-    desktop.last_frame = desktop.grab()
+    desktop.bands = desktop.full_capture().crcs  # the frame the host holds
     gc = desktop.root.create_gc(foreground=desktop.dpy.screen().black_pixel)
     told: list[bool] = []
     record = log.record
@@ -281,6 +281,20 @@ def test_frames_patched_where_the_server_drew_match_full_grabs(
     monkeypatch.setenv("CUA_SETTLE", "poll")
     sb.step(Click(5, height - 5))
     assert sb.captured == "poll"
+
+
+def test_a_patch_is_pasted_into_the_frame_held_and_refused_without_one() -> None:
+    """The guest sends the bands of rows drawn since the host's frame; the host pastes them."""
+    previous = Image.new("RGB", (8, 6), (10, 20, 30))
+    rows = bytes([200, 100, 50, 0]) * 8 * 2  # two rows of BGRX: blue 200, green 100, red 50
+    meta = {"size": [8, 6], "cursor": [0, 0], "patch": [[3, 2]], "seq": 7}
+    image = channel.observation(meta, rows, previous, {}).screenshot
+    assert image.getpixel((0, 2)) == (10, 20, 30) and image.getpixel((7, 5)) == (10, 20, 30)
+    assert image.getpixel((0, 3)) == (50, 100, 200) and image.getpixel((7, 4)) == (50, 100, 200)
+    assert previous.getpixel((0, 3)) == (10, 20, 30)  # the frame held is left as it was
+    assert channel.frame_args(previous, 7) == {"base": 7} and channel.frame_args(None, 7) == {"base": None}
+    with pytest.raises(GuestError, match="patch for a frame"):
+        channel.observation(meta, rows, None, {})
 
 
 def test_damage_mode_keeps_the_windows(sb: XvfbSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
