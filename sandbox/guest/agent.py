@@ -1263,7 +1263,8 @@ class TimerLog:
     key press it draws the button released, but after a click the button was released already
     and the screen 30 ms after the click is final. Once the last TIMER_LEARN waits after a kind
     of action in an application saw nothing drawn, such a wait is skipped; every
-    TIMER_PROBE_EVERY-th skip is waited out instead, and one drawing ends the skipping.
+    TIMER_PROBE_EVERY-th skip is waited out instead, and one drawing ends the skipping. The
+    guest keys only clicks (``_timer_key``).
     """
 
     def __init__(self) -> None:
@@ -1760,7 +1761,7 @@ class Guest:
             activity=self.activity if mode is None else None,
             timer_s=float(windows.get("timer_s", DEFAULT_TIMER_S)),
             capture=str(windows.get("capture", "")),
-            timers=(self.timers, (str(windows.get("app", "")), str(args["action"].get("type", "")))),
+            timers=_timer_key(self.timers, str(windows.get("app", "")), args["action"]),
         )
         meta, data = self._observation(frame, args.get("encoding", "bgrx"), _a11y_budget(args), _base(args))
         meta.update(
@@ -1974,6 +1975,18 @@ def _cmdline_option(pid: int, prefix: str) -> str:
     except OSError:
         return ""
     return next((a[len(prefix) :] for a in args if a.startswith(prefix)), "")
+
+
+def _timer_key(log: TimerLog, app: str, action: dict[str, Any]) -> tuple[TimerLog, tuple[str, str]] | None:
+    """Return the timer log and this action's key in it, or None where no timer is ever skipped.
+
+    Only clicks are learned, by button and count: a key or typed text can start anything (ctrl+x
+    in pcmanfm arms a timer that redraws the cut file, and a double click arriving meanwhile was
+    lost), while ctrl+a beside it arms one that draws nothing.
+    """
+    if action.get("type") != "click":
+        return None
+    return log, (app, f"click {action.get('button', 'left')} x{action.get('count', 1)}")
 
 
 def _base(args: dict[str, Any]) -> int | None:
