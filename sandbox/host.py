@@ -28,7 +28,7 @@ from sandbox import channel, errors
 from sandbox.actions import SandboxAction, to_json, validate
 from sandbox.base import ExecResult, Observation, Sandbox
 from sandbox.channel import GuestChannel
-from sandbox.guest_files import GUEST_SOURCE
+from sandbox.guest_files import GUEST_MODULES, GUEST_SOURCE, write_bytecode
 from sandbox.ocr import ScreenText, with_text
 from sandbox.process import kill_group, spawn
 from sandbox.profile import AppProfile, SetupStep, find_profile
@@ -57,8 +57,9 @@ class HostScreen(Sandbox):
         prefix = os.environ.get("CUA_GUEST_PREFIX", DEFAULT_GUEST_PREFIX)
         python = f"{prefix}/bin/python" if os.access(f"{prefix}/bin/python", os.X_OK) else sys.executable
         self._dir = Path(tempfile.mkdtemp(prefix="cua-host-"))
-        for name in ("agent.py", "keys.py"):
+        for name in ("run.py", *GUEST_MODULES):
             shutil.copy2(GUEST_SOURCE / name, self._dir / name)
+        write_bytecode(self._dir)
         host_end, guest_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ, DISPLAY=self._display)
         try:
@@ -66,7 +67,7 @@ class HostScreen(Sandbox):
                 [
                     python,
                     "-s",
-                    str(self._dir / "agent.py"),
+                    str(self._dir / "run.py"),
                     "--fd",
                     "0",
                     "--no-infra",

@@ -334,7 +334,7 @@ class XvfbSandbox(GuestSandbox):
                 *self._bwrap_argv(network),
                 f"{self._guest_prefix}/bin/python",
                 "-s",
-                "/run/cua/guest/agent.py",
+                "/run/cua/guest/run.py",
                 "--fd",
                 "0",
                 "--sandboxed",

@@ -48,7 +48,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SESSION_BUS_CONF = os.path.join(HERE, "session-bus.conf")
 #: Window manager configuration with no action that runs a program (written by the host).
 OPENBOX_RC = os.path.join(HERE, "openbox-rc.xml")
-ATSPI_LAUNCHER = "/usr/libexec/at-spi-bus-launcher"
+#: The accessibility bus's configuration, as AT-SPI ships it.
+ATSPI_BUS_CONF = "/usr/share/defaults/at-spi2/accessibility.conf"
 ATSPI_REGISTRY = "/usr/libexec/at-spi2-registryd"
 #: Folders of the sandbox that its user can write and a reset restores (HOME comes from $HOME).
 SCRATCH_DIRS = ("/tmp", "/dev/shm")
@@ -302,6 +303,8 @@ class Desktop:
         if state["atspi"] is not None:
             atom, kind, fmt, value = state["atspi"]
             self.root.change_property(atom, kind, fmt, value)
+        else:
+            self.root.delete_property(self.dpy.intern_atom("AT_SPI_BUS"))
         self.dpy.sync()
         self._spare = None
 
@@ -1295,9 +1298,6 @@ class Guest:
         self.sock = sock
         self.display_name = display_name
         self.infra: dict[str, subprocess.Popen[bytes]] = {}
-        #: (pid, start time) of infrastructure processes the guest did not fork itself (the
-        #: accessibility bus, forked by its launcher), recorded before any user program runs.
-        self.infra_extra: dict[str, tuple[int, str]] = {}
         #: Entries of the scratch folders that belong to the infrastructure (sockets and their
         #: folders), with (inode, file type) as recorded when it started; a reset keeps only these.
         self.scratch_keep: dict[str, tuple[int, int]] = {}
@@ -1354,8 +1354,10 @@ class Guest:
             self.infra["wm"] = subprocess.Popen(
                 ["openbox", "--sm-disable", *config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-        if os.access(ATSPI_LAUNCHER, os.X_OK) and not (
-            self.running("a11y-launcher") and self.running("a11y-registry") and self._extra_alive("a11y-bus")
+        if (
+            os.access(ATSPI_REGISTRY, os.X_OK)
+            and os.path.exists(ATSPI_BUS_CONF)
+            and not (self.running("a11y-bus") and self.running("a11y-registry"))
         ):
             self.start_atspi()
         self.scratch_keep = self.infra_paths()
@@ -1365,7 +1367,7 @@ class Guest:
         sockets = ["/tmp/.X11-unix/X0"]
         for address in (
             os.environ.get("DBUS_SESSION_BUS_ADDRESS", ""),
-            _cmdline_option(self.infra_extra.get("a11y-bus", (0, ""))[0], "--address="),
+            os.environ.get("AT_SPI_BUS_ADDRESS", ""),
         ):
             if address.startswith("unix:path="):
                 sockets.append(address[len("unix:path=") :].split(",")[0])
@@ -1378,35 +1380,38 @@ class Guest:
         return keep
 
     def start_atspi(self) -> None:
-        """Start the accessibility bus (through its launcher) and the registry on it."""
-        for name in ("a11y-registry", "a11y-launcher"):
+        """Start the accessibility bus and the AT-SPI registry on it.
+
+        The bus is a dbus-daemon with AT-SPI's own configuration, started here rather than by
+        at-spi-bus-launcher, a 2 MB process per sandbox whose only other service is handing out
+        the bus's address. The address reaches every client (the applications, their toolkits'
+        bridges, this guest's own AT-SPI client) in ``AT_SPI_BUS_ADDRESS``, which libatspi reads
+        before it asks the session bus or the X root window.
+        """
+        for name in ("a11y-registry", "a11y-bus"):
             proc = self.infra.pop(name, None)
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        self.infra_extra.pop("a11y-bus", None)
-        launcher = subprocess.Popen(
-            [ATSPI_LAUNCHER, "--launch-immediately"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self.infra["a11y-launcher"] = launcher
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "/tmp/.cua-run")
+        socket_path = f"{runtime}/a11y-bus"
+        if os.path.lexists(socket_path):
+            os.unlink(socket_path)
+        bus = subprocess.Popen(
+            [
+                "dbus-daemon", f"--config-file={ATSPI_BUS_CONF}", "--nofork",
+                f"--address=unix:path={socket_path}", "--print-address=1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.infra["a11y-bus"] = bus
+        assert bus.stdout is not None
+        address = bus.stdout.readline().decode().strip()  # printed once it listens
+        if not address:
+            raise GuestFailure("GuestError", "the accessibility bus (dbus-daemon) did not start")
+        os.environ["AT_SPI_BUS_ADDRESS"] = address
         deadline = now() + START_TIMEOUT_S
-        bus, address = 0, ""
-        while not address and now() < deadline and launcher.poll() is None:
-            # The launcher forks, then execs dbus-daemon: wait for the exec (its --address).
-            bus = next((pid for pid in _pids() if _ppid(pid) == launcher.pid), 0)
-            address = _cmdline_option(bus, "--address=") if bus else ""
-            if not address:
-                time.sleep(0.003)
-        started = _start_time(bus) if address else None
-        if started is None:
-            raise GuestFailure("GuestError", "the AT-SPI launcher did not start the accessibility bus")
-        self.infra_extra["a11y-bus"] = (bus, started)
-        session = os.environ["DBUS_SESSION_BUS_ADDRESS"]
-        if not _wait_for_name(session, "org.a11y.Bus", deadline):
-            raise GuestFailure("GuestError", "the AT-SPI launcher did not register on the session bus")
-        # The bus's command line shows before it listens; the registry gives up if it cannot connect.
-        if not _wait_for_name(address, "org.freedesktop.DBus", deadline):
-            raise GuestFailure("GuestError", "the accessibility bus does not answer")
         attempts = 0
         while True:
             registry = self.infra.get("a11y-registry")
@@ -1414,32 +1419,22 @@ class Guest:
                 if attempts == 3:
                     raise GuestFailure("GuestError", "the AT-SPI registry exited three times at start")
                 attempts += 1
-                env = {**os.environ, "AT_SPI_BUS_ADDRESS": address}
-                self.infra["a11y-registry"] = subprocess.Popen(
-                    [ATSPI_REGISTRY], env=env, stdout=subprocess.DEVNULL
-                )
+                self.infra["a11y-registry"] = subprocess.Popen([ATSPI_REGISTRY], stdout=subprocess.DEVNULL)
             if _wait_for_name(address, "org.a11y.atspi.Registry", min(deadline, now() + 1.0)):
                 return
             if now() > deadline:
                 raise GuestFailure("GuestError", "the AT-SPI registry did not start")
 
-    def _extra_alive(self, name: str) -> bool:
-        pid, started = self.infra_extra.get(name, (0, ""))
-        return bool(pid) and _start_time(pid) == started
-
     def keep_pids(self) -> set[int]:
         """Return the PIDs a reset spares: the guest's own, recorded when started, never by name."""
         keep = {1, os.getpid()} | {p.pid for p in self.infra.values() if p.poll() is None}
-        keep |= {pid for name, (pid, _) in self.infra_extra.items() if self._extra_alive(name)}
         return keep
 
     def infra_intact(self) -> str:
         """Return why the infrastructure can no longer be trusted to serve, or '' if it can."""
-        for name in ("dbus", "a11y-launcher", "a11y-registry"):
+        for name in ("dbus", "a11y-bus", "a11y-registry"):
             if name in self.infra and not self.running(name):
                 return f"{name} exited"
-        if "a11y-bus" in self.infra_extra and not self._extra_alive("a11y-bus"):
-            return "the accessibility bus exited"
         now_listing = _scratch_listing()
         for path, ident in self.scratch_keep.items():
             if now_listing.get(path) != ident:
@@ -1928,26 +1923,6 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def _stat_fields(pid: int) -> list[str]:
-    """Return the fields of /proc/PID/stat after the command name (state first), or []."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def _ppid(pid: int) -> int:
-    fields = _stat_fields(pid)
-    return int(fields[1]) if len(fields) > 1 else 0
-
-
-def _start_time(pid: int) -> str | None:
-    """Return the start time of a live process: with the pid, it names one process for good."""
-    fields = _stat_fields(pid)
-    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
-
-
 def _is_namespace_init(pid: int) -> bool:
     """Return whether ``pid`` is PID 1 of a PID namespace nested in ours."""
     try:
@@ -1966,15 +1941,6 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _cmdline_option(pid: int, prefix: str) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().decode(errors="replace").split("\0")
-    except OSError:
-        return ""
-    return next((a[len(prefix) :] for a in args if a.startswith(prefix)), "")
 
 
 def _timer_key(log: TimerLog, app: str, action: dict[str, Any]) -> tuple[TimerLog, tuple[str, str]] | None:

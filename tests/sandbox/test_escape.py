@@ -179,13 +179,13 @@ def test_programs_cannot_see_or_signal_the_guest_and_infrastructure() -> None:
     with XvfbSandbox() as sb:
         sb.reset("xterm")
         ps = sb.exec(["ps", "-eo", "pid,args"]).stdout.decode()
-        assert "agent.py" not in ps and "dbus-daemon" not in ps and "openbox" not in ps
+        assert "guest/run.py" not in ps and "dbus-daemon" not in ps and "openbox" not in ps
         probe = b"ps -eo args > ~/ps.part && mv ~/ps.part ~/ps\n"
         sb.write_file("/home/user/probe.sh", probe)
         sb.step(TypeText("sh ~/probe.sh\n"))
         wait_for_file(sb, "/home/user/ps")
         seen = sb.read_file("/home/user/ps").decode()
-        assert "xterm" in seen and "agent.py" not in seen and "openbox" not in seen
+        assert "xterm" in seen and "guest/run.py" not in seen and "openbox" not in seen
 
 
 def test_the_session_bus_starts_nothing_the_sandbox_wrote() -> None:

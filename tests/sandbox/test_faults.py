@@ -73,7 +73,7 @@ def test_killing_the_application_gives_app_crashed(sb: XvfbSandbox) -> None:
 
 
 def test_killing_the_guest_gives_guest_died(sb: XvfbSandbox) -> None:
-    os.kill(find_pid(sb.id, "agent.py"), signal.SIGKILL)
+    os.kill(find_pid(sb.id, "guest/run.py"), signal.SIGKILL)
     with pytest.raises(errors.GuestDied):
         sb.step(Click(100, 100))
     with pytest.raises(errors.SandboxCrashed):
@@ -82,7 +82,7 @@ def test_killing_the_guest_gives_guest_died(sb: XvfbSandbox) -> None:
 
 
 def test_a_hung_guest_gives_guest_hung_within_the_timeout(sb: XvfbSandbox) -> None:
-    guest = find_pid(sb.id, "agent.py")
+    guest = find_pid(sb.id, "guest/run.py")
     os.kill(guest, signal.SIGSTOP)
     try:
         t0 = time.monotonic()

@@ -29,7 +29,7 @@ def test_broken_sandboxes_cost_at_most_the_walk_in_flight(tmp_path: Path) -> Non
         if result.number == 0:  # the whole sandbox goes away (torn down under the explorer)
             made[-1].close()
         if result.number == 2:  # the guest agent dies between two walks
-            os.kill(find_pid(made[-1].id, "agent.py"), signal.SIGKILL)
+            os.kill(find_pid(made[-1].id, "guest/run.py"), signal.SIGKILL)
 
     settings = ExploreSettings("galculator", episodes=4, random_actions=2, gui_near_misses=False, attempts=0)
     explorer = Explorer(settings, tmp_path, make, progress)
