@@ -261,8 +261,6 @@ class Desktop:
         self.damage_dpy: Any = None
         #: Whether damage was seen since the last frame was captured (always True without DAMAGE).
         self.dirty = True
-        #: ``dirty`` as it was when the frame from the last settle was captured.
-        self.frame_dirty = True
         #: Which rule ended the last settle: calm, quiet, idle, max or poll (see ``settle``).
         self.settled_by = ""
         #: Whether the last settle was calm without waiting for a due timer (TimerLog).
@@ -331,7 +329,10 @@ class Desktop:
 
     def full_capture(self, how: str = "full") -> Capture:
         """Grab the whole screen."""
-        pixels = self.grab()
+        return self.whole_capture(self.grab(), how)
+
+    def whole_capture(self, pixels: bytes, how: str) -> Capture:
+        """Return ``pixels``, the whole screen, as a capture that replaces the host's frame."""
         crcs = self.band_crcs(pixels)
         return Capture(how, pixels, [(0, self.height)], [crcs[b] for b in range(len(crcs))])
 
@@ -442,8 +443,8 @@ class Desktop:
             return True
         self.check_skipped_timer()
         self.read_damage(sync=True)
-        self.frame_dirty, self.dirty = self.dirty, False
-        return self.frame_dirty
+        dirty, self.dirty = self.dirty, False
+        return dirty
 
     def drain_damage(self) -> None:
         """Forget the damage so far (before an action), keeping ``dirty`` for the next frame."""
@@ -519,13 +520,7 @@ class Desktop:
         if self.damage_dpy is None or poll:
             pixels, changed, settle_ms = self.settle_polling(max_s, quiet_s, idle_s)
             self.settled_by = self.captured = "poll"
-            crcs = self.band_crcs(pixels)
-            return (
-                Capture("poll", pixels, [(0, self.height)], [crcs[b] for b in range(len(crcs))]),
-                changed,
-                settle_ms,
-                None,
-            )
+            return self.whole_capture(pixels, "poll"), changed, settle_ms, None
         import select
 
         if activity is not None and not activity.usable:
@@ -593,7 +588,7 @@ class Desktop:
         # Damage read after this round trip is counted for the next frame (dirty), never lost.
         if self.read_damage(rects, sync=True):
             last = now()
-        self.frame_dirty, self.dirty = self.dirty, False
+        self.dirty = False
         merged = _merge_rects(rects)
         frame = self.capture(None if stale or capture == "full" else merged, check=capture == "check")
         if timers is not None and at_timer is not None and now() >= timer_wake:
@@ -621,7 +616,6 @@ class Desktop:
                 break
         if self.damage_dpy is not None:
             self.read_damage()
-        self.frame_dirty = True  # compare by frames
         return frame, changed, (now() - t0) * 1000
 
     # -- windows ------------------------------------------------------------------------
