@@ -30,6 +30,10 @@ GUEST_FILES = ("run.py", "agent.py", "keys.py", "session-bus.conf", "openbox-men
 #: The guest's modules, handed over compiled as well (``run.py`` imports them).
 GUEST_MODULES = ("agent.py", "keys.py")
 SYSTEM_OPENBOX_RC = Path("/etc/xdg/openbox/rc.xml")
+#: Folders every HOME starts with, as a desktop user's does (XDG's data folder). GTK makes
+#: ~/.local/share for its recent-files list the first time a file chooser saves; made then, it
+#: would be a change under HOME beside the file a task asked for.
+BASE_FOLDERS = (".local", ".local/share")
 OPENBOX_NS = "http://openbox.org/3.4/rc"
 #: Window-manager actions that run a program (Restart may name another one to run).
 _RUNNING_ACTIONS = {"execute", "restart"}
@@ -150,6 +154,10 @@ def home_archive(folders: Sequence[Path]) -> bytes:
             return _archives[key]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in BASE_FOLDERS:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
         for folder in existing:
             for path in sorted(folder.rglob("*")):
                 tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)

@@ -17,23 +17,45 @@ copy, a second file or a stray edit fails) plus, for a new folder, that it is a 
 demonstration is the keys a person would use (select the icon, F2; ctrl+shift+n; cut, open the
 folder, paste), admitted like any candidate.
 
-Nothing here reads a built-in task; the operations are arithmetic and file moves, and the
-phrasings are ``grammar.yaml``'s ``goal/...`` lists.
+An editor showing an empty, untitled document gets "write this and save it as that": the
+validator is the whole difference under HOME (exactly one new file, so a save elsewhere or a
+second file fails) plus that file's whole text (so a save before the last word, or the words
+typed into the name, fails); the demonstration types the words, saves with ctrl+s and gives the
+dialog the file's full path. An editor showing a text file the setup wrote gets "add this line
+at its end": exactly that file modified, its text the old text and the new line (a blank line
+between is allowed: editors differ in whether a file's last line break is a line of its own).
+
+A spreadsheet opened on a table the seed wrote (its CSV is in the setup) gets formula goals (the
+total, average, largest or smallest of a column's numbers below it, or of a row's beside it)
+and value goals (a number typed into a cell beside the table), both saved: the validator reads
+the saved workbook (``sheet``: the cell is a formula over exactly that range with the value
+Python computes, or a plain number; every other cell as it started, the file still in its
+format), the demonstration moves there by keys from A1, types and saves with ctrl+s.
+
+Nothing here reads a built-in task; the operations are arithmetic, file moves, saved text and
+spreadsheet formulas, and the phrasings are ``grammar.yaml``'s ``goal/...`` lists.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import operator
 import random
 import re
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cua.synth.derive import Candidate, app_kind, app_name, proposal, with_chain
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.walk import Move, Walk
-from cua.synth.words import file_stem
-from cua.tasks.spec import SetupItem
+from cua.synth.words import file_stem, words
+from cua.tasks.params import HOME
+from cua.tasks.spec import LaunchStep, SetupItem
+from cua.tasks.validators.book import cell_ref
+from sandbox.profile import WriteFile
 
 #: Roles of keypad buttons.
 BUTTON_ROLES = ("push button", "toggle button")
@@ -56,6 +78,19 @@ CLEARS = ("AC", "C", "CE", "Clear")
 PER_WALK = 2
 #: The longest composed demonstration, in presses (longer expressions teach little more).
 MAX_PRESSES = 12
+#: A window title of a document not yet saved ("Untitled 1 - Mousepad", "untitled - Geany").
+UNTITLED = re.compile(r"(?i)\buntitled\b")
+#: Workbook formats a seed opens, by extension.
+WORKBOOKS = (".gnumeric", ".ods")
+#: Spreadsheet functions a formula goal asks for: (the instruction's words, Python's result).
+FUNCTIONS: Mapping[str, tuple[str, Callable[[list[float]], float]]] = {
+    "SUM": ("total", math.fsum),
+    "AVERAGE": ("average", statistics.fmean),
+    "MAX": ("largest value", max),
+    "MIN": ("smallest value", min),
+}
+#: Extensions a saved text gets (an editor may pick its highlighting by it; the text is the same).
+TEXT_SUFFIXES = (".txt", ".md", ".text")
 
 Press = tuple[str, str]
 """(role, name) of a button to click."""
@@ -99,20 +134,102 @@ def keypad(start: Snapshot) -> tuple[dict[str, Press], NodeKey] | None:
     return buttons, displays[0]
 
 
+def editor(start: Snapshot) -> NodeKey | None:
+    """Return the empty text area of an untitled document in ``start``, or None without one.
+
+    An editor opens with an empty document named "Untitled" in its title, and HOME is known (the
+    goal is a saved file). Of several empty text nodes the first is taken: the document's area
+    comes before the search fields an editor may keep hidden below it.
+    """
+    if start.home is None or not UNTITLED.search(start.title):
+        return None
+    empty = [k for k, v in start.nodes.items() if k.role == "text" and not v.text]
+    return min(empty, key=lambda k: k.nth) if empty else None
+
+
+def opened_text(start: Snapshot, setup: Sequence[SetupItem]) -> tuple[str, str] | None:
+    """Return the text file (path under HOME) an editor shows in ``start`` and its text, or None.
+
+    The file is one the setup wrote and opened, and the window's title names it (of several
+    open files, the one shown).
+    """
+    opened = [a.removeprefix(HOME + "/") for s in setup if isinstance(s, LaunchStep) for a in s.args]
+    shown = [p for p in opened if p.endswith(TEXT_SUFFIXES) and p.rsplit("/", 1)[-1] in start.title]
+    if start.home is None or len(shown) != 1:
+        return None
+    written = next(
+        (s for s in setup if isinstance(s, WriteFile) and s.path in (shown[0], f"{HOME}/{shown[0]}")), None
+    )
+    if written is None:
+        return None
+    try:
+        return shown[0], written.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def workbook(start: Snapshot, setup: Sequence[SetupItem]) -> tuple[str, list[list[str]]] | None:
+    """Return the workbook (path under HOME) a spreadsheet shows in ``start`` and its table, or None.
+
+    The table is the CSV the setup wrote and converted to the workbook it opened: a header row
+    of words, then rows of a word and numbers. Only a workbook whose name is in the window's
+    title counts (the walk starts on it).
+    """
+    opened = [a for s in setup if isinstance(s, LaunchStep) for a in s.args if a.endswith(WORKBOOKS)]
+    if len(opened) != 1 or not opened[0].startswith(HOME + "/"):
+        return None
+    book = opened[0].removeprefix(HOME + "/")
+    if book.rsplit("/", 1)[-1] not in start.title:
+        return None
+    source = book.rsplit(".", 1)[0] + ".csv"
+    written = next(
+        (s for s in setup if isinstance(s, WriteFile) and s.path in (source, f"{HOME}/{source}")), None
+    )
+    if written is None:
+        return None
+    rows = list(csv.reader(io.StringIO(written.content.decode("utf-8", "replace"))))
+    if len(rows) < 3 or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
+        return None
+    if not all(_numeric(v) for row in rows[1:] for v in row[1:]):
+        return None
+    return book, rows
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def compose(walk: Walk, app: str, setup: Sequence[SetupItem], provenance: Mapping[str, Any],
             rng: random.Random, count: int = PER_WALK) -> list[Candidate]:  # fmt: skip
     """Return up to ``count`` goal candidates for ``walk``'s start state.
 
-    Arithmetic on a keypad, or file operations in a file manager; none for other screens.
+    Arithmetic on a keypad, formulas and values in a spreadsheet, saved text in an editor, or
+    file operations in a file manager; none for other screens.
     """
     found = keypad(walk.start)
     if found is not None:
         return _keypad_goals(walk, found, app, setup, provenance, rng, count)
+    # The most particular screens first: a toolbar's icons must not make a spreadsheet a file manager.
+    table = workbook(walk.start, setup)
+    field = editor(walk.start)
+    opened = opened_text(walk.start, setup)
     shown = file_manager(walk.start)
-    if shown is None:
+    if table is not None:
+        goals = _sheet_goals(*table, rng, count)
+    elif field is not None:
+        goals = _editor_goals(walk, field, rng, count)
+    elif opened is not None:
+        goals = _append_goals(*opened, rng, count)
+    elif shown is not None:
+        goals = _file_goals(walk, shown, rng, count)
+    else:
         return []
     out: list[Candidate] = []
-    for kind, steps, change, validator, values in _file_goals(walk, shown, rng, count):
+    for kind, steps, change, validator, values in goals:
         moves = [Move([step], label, walk.start, walk.start) for step, label in steps]
         cand = Candidate(app, kind, change, moves, {}, provenance={**provenance, "composed": True})
         quoted = {k: f"'{v}'" for k, v in values.items()}
@@ -175,6 +292,106 @@ def _file_goals(
         goal = rng.choice(makers)()
         if all(goal[3] != g[3] for g in goals):  # the same goal drawn twice (few files): keep one
             goals.append(goal)
+    return goals
+
+
+def _editor_goals(walk: Walk, area: NodeKey, rng: random.Random, count: int) -> list[FileGoal]:
+    """Return up to ``count`` "write these words and save them as NAME" goals."""
+    taken = set(walk.start.home.entries) if walk.start.home is not None else set()
+    goals: list[FileGoal] = []
+    for _ in range(count):
+        name = file_stem(rng) + rng.choice(TEXT_SUFFIXES)
+        if name in taken:
+            continue
+        taken.add(name)
+        text = " ".join(words(rng, rng.randint(2, 5)))
+        path = f"{HOME}/{name}"
+        steps: list[tuple[Step, str]] = [
+            ({"click": area.target()}, f"click {area.describe()}"),
+            ({"type": text}, f"type '{text}'"),
+            ({"key": "ctrl+s"}, "key ctrl+s"),
+            ({"key": "ctrl+a"}, "key ctrl+a"),  # the dialog may offer a name already
+            ({"type": path}, f"type '{path}'"),
+            # GTK's file chooser checks a typed path before it lets Return save (and may open a
+            # completion list that takes a Return); the second Return saves (where the first did,
+            # it only adds an unsaved line). The save itself ends after the screen is calm.
+            ({"key": "Return"}, "key Return"),
+            ({"key": "Return", "until": {"file_exists": name}}, "key Return"),
+        ]
+        saved = {"file_text": {"path": name, "equals": text}}
+        validator: dict[str, Any] = {"all": [{"changes": {"created": [name]}}, saved]}
+        change = Change("goal/save-text", created=(name,))
+        goals.append(("goal/save-text", steps, change, validator, {"text": text, "name": name}))
+    return goals
+
+
+def _append_goals(path: str, text: str, rng: random.Random, count: int) -> list[FileGoal]:
+    """Return up to ``count`` "add this line at the end of the file and save" goals."""
+    body = text[:-1] if text.endswith("\n") else text
+    goals: list[FileGoal] = []
+    for _ in range(count):
+        line = " ".join(words(rng, rng.randint(2, 5)))
+        steps: list[tuple[Step, str]] = [
+            ({"key": "ctrl+end"}, "key ctrl+end"),
+            ({"key": "Return"}, "key Return"),
+            ({"type": line}, f"type '{line}'"),
+            ({"key": "ctrl+s", "until": {"file_changed": path}}, "key ctrl+s"),
+        ]
+        pattern = re.escape(body) + r"\n\n?" + re.escape(line) if body else r"\n?" + re.escape(line)
+        validator: dict[str, Any] = {
+            "all": [{"changes": {"modified": [path]}}, {"file_text": {"path": path, "matches": pattern}}]
+        }
+        change = Change("goal/append-line", modified=(path,))
+        if all(validator != g[3] for g in goals):
+            goals.append(("goal/append-line", steps, change, validator, {"line": line, "name": path}))
+    return goals
+
+
+def _sheet_goals(book: str, rows: list[list[str]], rng: random.Random, count: int) -> list[FileGoal]:
+    """Return up to ``count`` formula or value goals on the table ``rows`` of ``book``, saved."""
+    width, height = len(rows[0]), len(rows)
+    numbers = [[float(v) for v in row[1:]] for row in rows[1:]]
+
+    def goal(kind: str, row: int, col: int, typed: str, spec: Any, values: dict[str, str]) -> FileGoal:
+        steps: list[tuple[Step, str]] = [({"key": "ctrl+home"}, "key ctrl+home")]
+        if row:
+            steps.append(({"key": "down", "repeat": row}, f"key down x{row}"))
+        if col:
+            steps.append(({"key": "right", "repeat": col}, f"key right x{col}"))
+        steps += [({"type": typed}, f"type '{typed}'"), ({"key": "Return"}, "key Return"),
+                  ({"key": "ctrl+s", "until": {"file_changed": book}}, "key ctrl+s")]  # fmt: skip
+        cell = cell_ref(row, col)
+        validator = {"sheet": {"path": book, "cells": {cell: spec}}}
+        change = Change(kind, modified=(book,))
+        return kind, steps, change, validator, {**values, "book": book, "cell": cell}
+
+    def column() -> FileGoal:
+        col = rng.randrange(1, width)
+        name = rng.choice(sorted(FUNCTIONS))
+        words_for, fn = FUNCTIONS[name]
+        span = f"{cell_ref(1, col)}:{cell_ref(height - 1, col)}"
+        value = fn([r[col - 1] for r in numbers])
+        spec = {"value": round(value, 9), "refs": [span]}
+        return goal("goal/formula", height, col, f"={name}({span})", spec, {"what": words_for, "range": span})
+
+    def row() -> FileGoal:
+        at = rng.randrange(1, height)
+        name = rng.choice(sorted(FUNCTIONS))
+        words_for, fn = FUNCTIONS[name]
+        span = f"{cell_ref(at, 1)}:{cell_ref(at, width - 1)}"
+        spec = {"value": round(fn(numbers[at - 1]), 9), "refs": [span]}
+        return goal("goal/formula", at, width, f"={name}({span})", spec, {"what": words_for, "range": span})
+
+    def value() -> FileGoal:
+        at, number = rng.randrange(1, height), rng.randint(1, 999)
+        return goal("goal/cell-value", at, width, str(number), number, {"n": str(number)})
+
+    makers: list[Callable[[], FileGoal]] = [column, value] + ([row] if width >= 3 else [])
+    goals: list[FileGoal] = []
+    for _ in range(count):
+        made = rng.choice(makers)()
+        if all(made[3] != g[3] for g in goals):
+            goals.append(made)
     return goals
 
 
@@ -295,4 +512,14 @@ def _candidate(
     return with_chain(proposal(cand, setup, validator, filled, kind), moves)
 
 
-__all__ = ["OPERATORS", "PER_WALK", "compose", "file_manager", "keypad", "spell"]
+__all__ = [
+    "FUNCTIONS",
+    "OPERATORS",
+    "PER_WALK",
+    "compose",
+    "editor",
+    "file_manager",
+    "keypad",
+    "spell",
+    "workbook",
+]

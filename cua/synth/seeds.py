@@ -111,11 +111,21 @@ def _title_of(paths: list[str]) -> str:
     return "|".join(re.escape(p.rsplit("/", 1)[-1]) for p in paths)
 
 
+#: The share of editor seeds that open no file: the editor starts on a new, untitled document.
+UNTITLED_SHARE = 1 / 3
+
+
 def _editor(rng: random.Random, *, most: int) -> tuple[SetupItem, ...]:
-    """Return files under HOME and the editor opened on 1..``most`` of the text files."""
+    """Return files under HOME and the editor opened on 1..``most`` of the text files, or on none.
+
+    Opened files give walks text to edit; an untitled document gives them a new file to write
+    and save (``cua.synth.compose``'s editor goals).
+    """
     names = _Names(rng)
     steps, texts = _home_files(rng, names)
     opened = rng.sample(texts, rng.randint(1, min(most, len(texts))))
+    if rng.random() < UNTITLED_SHARE:  # drawn last: the other draws stay as they were
+        return (*steps, LaunchStep(()), WaitWindowStep(r"(?i)\buntitled\b"))
     return (
         *steps,
         LaunchStep(tuple(f"{HOME}/{p}" for p in opened)),

@@ -124,15 +124,22 @@ def test_a_seed_survives_the_task_file_form(app: str) -> None:
     assert back.setup == task.setup and back.validator == task.validator
 
 
-def test_editors_open_files_the_seed_wrote() -> None:
+def test_editors_open_files_the_seed_wrote_or_a_new_document() -> None:
     for app in ("mousepad", "geany"):
+        untitled = 0
         for s in SEEDS:
             setup = seed_setup(app, random.Random(s))
             files = written(setup)
             args = launched(setup)
-            assert args and all(a.removeprefix("/home/user/") in files for a in args), (app, args)
             wait = next(x for x in setup if isinstance(x, WaitWindowStep))
+            if not args:  # a new document: the window's title says so
+                untitled += 1
+                assert re.search(wait.title, "Untitled 1 - Mousepad")
+                assert not re.search(wait.title, "notes.txt")
+                continue
+            assert all(a.removeprefix("/home/user/") in files for a in args), (app, args)
             assert any(re.search(wait.title, a.rsplit("/", 1)[-1]) for a in args)
+        assert 0 < untitled < len(SEEDS), (app, untitled)
 
 
 def test_spreadsheet_seeds_are_rectangular_tables_converted_in_the_sandbox() -> None:
