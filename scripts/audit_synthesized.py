@@ -5,7 +5,8 @@ Loads task files (a folder such as ``<data dir>/synth``, searched recursively), 
 ``--sample`` of them, and for each: starts it, replays its demonstration, and runs every near-miss
 operator of ``cua.tasks.nearmiss`` (file damage, unsaved, skipped steps, typos, clicks on another
 control of the same kind, repeated steps). A near miss the task's validator accepts is a false
-positive. Prints one JSON object: ``audited``, ``near_misses``, ``false_positives`` (must be 0),
+positive. Template tasks (no demonstration) are counted, not audited. Prints one JSON object:
+``audited``, ``without_demonstration``, ``near_misses``, ``false_positives`` (must be 0),
 ``false_passes`` (task: near miss), ``errors`` (tasks whose demonstration did not run), ``seconds``.
 
 Usage: ``python scripts/audit_synthesized.py DIR [--sample 50] [--seed 0] [--parallel 2]``.
@@ -38,7 +39,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--parallel", type=int, default=2)
     args = ap.parse_args()
-    tasks: list[TaskSpec] = [f.instance(0) for p in sorted(args.folder.rglob("*.yaml")) for f in load_file(p)]
+    found: list[TaskSpec] = [f.instance(0) for p in sorted(args.folder.rglob("*.yaml")) for f in load_file(p)]
+    # Near misses are made from a demonstration; a template task has none (its validators are
+    # tried against wrong outcomes in tests/cua/synth/test_templates.py instead).
+    tasks = [t for t in found if t.oracle is not None]
     rng = random.Random(args.seed)
     sample = rng.sample(tasks, min(args.sample, len(tasks)))
     local = threading.local()
@@ -69,7 +73,8 @@ def main() -> int:
         "audit imported cua.synth"
     )
     out = {
-        "tasks_found": len(tasks),
+        "tasks_found": len(found),
+        "without_demonstration": len(found) - len(tasks),
         "audited": len(results),
         "near_misses": sum(r["near_misses"] for r in results),
         "false_positives": sum(len(r["false"]) for r in results),

@@ -5,9 +5,11 @@ For each application, an exploration with a fixed wall-clock budget (``--minutes
 ``--parallel`` sandboxes, in a fresh data directory. Prints one JSON object:
 
 - per application (``apps_detail``): ``admitted_tasks``, ``proven_tasks`` (admission proves by
-  replay, so these are equal), ``task_kinds``, ``chains_3plus``, ``rejected`` by reason,
+  replay; a template task is admitted unproven until an attempt passes it: ``template_tasks``,
+  ``templates_proven``), ``task_kinds`` and ``chains_3plus`` (of proven tasks), ``rejected`` by reason,
   ``walks``, ``candidates``, ``episodes_per_hour`` (walks, each with its admission);
-- totals: ``apps``, ``admitted_tasks``, ``proven_tasks``, ``task_kinds`` (distinct app/kind pairs);
+- totals: ``apps``, ``admitted_tasks``, ``proven_tasks``, ``task_kinds`` (distinct app/kind pairs
+  of proven tasks), ``template_tasks``, ``templates_proven``;
 - ``false_positives``: ``scripts/audit_synthesized.py`` (which does not import ``cua.synth``) on a
   sample of the admitted tasks, against generated wrong outcomes; with ``audited``;
 - ``resume_lost_episodes``: walks lost by a ``kill -9`` of ``cua explore`` and the same command
@@ -101,7 +103,9 @@ def main() -> int:
     )  # fmt: skip
     audited = json.loads(audit.stdout) if audit.stdout.strip() else {"error": audit.stderr[-2000:]}
     with sqlite3.connect(data / "explore.sqlite") as conn:
-        kinds = conn.execute("SELECT COUNT(DISTINCT app || ' ' || kind) FROM tasks").fetchone()[0]
+        kinds = conn.execute(
+            "SELECT COUNT(DISTINCT app || ' ' || kind) FROM tasks WHERE proven = 1"
+        ).fetchone()[0]
     out = {
         "apps": len(apps),
         "excluded_apps": excluded,
@@ -110,6 +114,8 @@ def main() -> int:
         "admitted_tasks": sum(d["admitted_tasks"] for d in detail.values()),
         "proven_tasks": sum(d["proven_tasks"] for d in detail.values()),
         "task_kinds": kinds,
+        "template_tasks": sum(d["template_tasks"] for d in detail.values()),
+        "templates_proven": sum(d["templates_proven"] for d in detail.values()),
         "false_positives": audited.get("false_positives"),
         "audited": audited.get("audited"),
         "audit": audited,

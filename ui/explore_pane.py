@@ -45,6 +45,7 @@ from cua.explore.report import round_cells
 from cua.policies.registry import MODEL
 from cua.service import Service
 from cua.synth.compose import PER_WALK
+from cua.synth.templates import PER_WALK as TEMPLATES_PER_WALK
 from ui import policies
 from ui.settings import text
 from ui.worker import Emit, Operation, run_in_background
@@ -135,6 +136,13 @@ class ExplorePane(QWidget):
         self.composed.setToolTip(
             "Goal-level tasks composed per walk (keypad arithmetic, file operations); 0: none."
         )
+        self.templates = QSpinBox()
+        self.templates.setRange(0, 10)
+        self.templates.setValue(TEMPLATES_PER_WALK)
+        self.templates.setToolTip(
+            "Template tasks drawn per walk (forms, word replacement, folders, row formulas): admitted "
+            "unproven, proven by the first attempt that passes; 0: none."
+        )
         self.memory = QCheckBox("admit each judged attempt to the experience memory")
         self.memory.setChecked(True)
         self.train_every = QSpinBox()
@@ -162,6 +170,7 @@ class ExplorePane(QWidget):
         form.addRow("Trivial check", self.random_actions)
         form.addRow("Near misses", self.gui_near_misses)
         form.addRow("Composed goals per walk", self.composed)
+        form.addRow("Templates per walk", self.templates)
         form.addRow("Memory", self.memory)
         form.addRow("Train every", self.train_every)
 
@@ -266,6 +275,7 @@ class ExplorePane(QWidget):
             random_actions=self.random_actions.value(),
             gui_near_misses=self.gui_near_misses.isChecked(),
             composed=self.composed.value(),
+            templates=self.templates.value(),
             memory=self.memory.isChecked(),
             policy=str(self.policy.currentData()),
             disk_mb=float(self.disk.value()) or None,
@@ -456,7 +466,7 @@ class ExplorePane(QWidget):
         self.stop_button.setEnabled(running)
         for w in (
             self.app, self.seed, self.policy, self.parallel, self.random_actions, self.gui_near_misses,
-            self.composed, self.memory, self.train_every,
+            self.composed, self.templates, self.memory, self.train_every,
         ):  # fmt: skip
             w.setEnabled(not running)
 

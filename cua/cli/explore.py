@@ -32,6 +32,7 @@ from cua.errors import UsageError
 from cua.explore import ExploreSettings, WalkResult
 from cua.service import Service
 from cua.synth.compose import PER_WALK
+from cua.synth.templates import PER_WALK as TEMPLATES_PER_WALK
 
 explore_app = typer.Typer(
     help="Explore an application: walks from varied seed states, tasks derived and proven from them.",
@@ -85,6 +86,14 @@ def explore(
             help="Goal-level tasks composed per walk (keypad arithmetic, file operations); 0: none.",
         ),
     ] = PER_WALK,
+    templates: Annotated[
+        int,
+        typer.Option(
+            "--templates",
+            help="Template tasks drawn per walk (forms, word replacement, folders, row formulas): "
+            "admitted unproven, proven by the first attempt that passes; 0: none.",
+        ),
+    ] = TEMPLATES_PER_WALK,
     memory: Annotated[
         bool, typer.Option(help="Admit each judged attempt to the experience memory as it ends.")
     ] = True,
@@ -128,6 +137,8 @@ def explore(
         raise UsageError("--random-actions must be 0 or more")
     if composed < 0:
         raise UsageError("--composed must be 0 or more")
+    if templates < 0:
+        raise UsageError("--templates must be 0 or more")
     if train_every is not None and train_every < 1:
         raise UsageError("--train-every must be at least 1")
     built = None
@@ -144,6 +155,7 @@ def explore(
         random_actions=random_actions,
         gui_near_misses=gui_near_misses,
         composed=composed,
+        templates=templates,
         attempts=attempts,
         memory=memory,
         policy=policy,

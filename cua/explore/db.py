@@ -2,7 +2,8 @@
 
 ``explore.sqlite`` holds the explorations (one per application and settings), every walk, every
 candidate with the admission decision and its reason, the admitted tasks (each also written
-as a task file under ``synth/<app>/``), and the curriculum's decisions. A walk is recorded when
+as a task file under ``synth/<app>/``; a template task is admitted unproven and marked proven,
+with the run, by the first attempt that passes), and the curriculum's decisions. A walk is recorded when
 it is finished, with everything derived from it, in one transaction: a killed exploration
 loses only the walks in flight and the same command carries on from the next walk number.
 """
@@ -61,6 +62,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     chain INTEGER NOT NULL,
     exploration TEXT NOT NULL,
     created REAL NOT NULL,
+    proven INTEGER NOT NULL DEFAULT 1,
+    generated TEXT NOT NULL DEFAULT 'walk',
+    proven_by TEXT,
     UNIQUE (app, validator_key)
 );
 CREATE TABLE IF NOT EXISTS decisions (
@@ -90,6 +94,12 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 CREATE INDEX IF NOT EXISTS candidates_by_exploration ON candidates (exploration, walk);
 """
+#: Columns added to ``tasks`` since the first schema, with their definitions (an older file gains them).
+TASK_COLUMNS_ADDED = {
+    "proven": "INTEGER NOT NULL DEFAULT 1",
+    "generated": "TEXT NOT NULL DEFAULT 'walk'",
+    "proven_by": "TEXT",
+}
 
 
 #: Decision kinds besides the curriculum's (whose kind is a task kind).
@@ -118,6 +128,10 @@ class TaskRow:
     instruction: str
     path: str
     chain: int
+    proven: bool = True
+    """Proven by its own demonstration, or (a template) by an attempt that passed."""
+    generated: str = "walk"
+    """``walk`` (a demonstration: a walk's or a composed one) or ``template`` (no oracle)."""
 
 
 class ExploreDB:
@@ -132,6 +146,10 @@ class ExploreDB:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        have = {r[1] for r in self._conn.execute("PRAGMA table_info(tasks)")}
+        for column, definition in TASK_COLUMNS_ADDED.items():
+            if column not in have:  # a file an earlier version wrote: its tasks were all proven walks
+                self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {definition}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -252,7 +270,8 @@ class ExploreDB:
                 )
             for task in tasks:
                 c.execute(
-                    "INSERT OR IGNORE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO tasks (id, app, kind, validator_key, instruction, path, chain,"
+                    " exploration, created, proven, generated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         task["id"],
                         task["app"],
@@ -263,6 +282,8 @@ class ExploreDB:
                         task["chain"],
                         exploration,
                         now,
+                        int(task.get("proven", True)),
+                        task.get("generated", "walk"),
                     ),
                 )
             c.execute("UPDATE explorations SET updated = ? WHERE id = ?", (now, exploration))
@@ -274,22 +295,36 @@ class ExploreDB:
 
     def tasks(self, app: str | None = None) -> list[TaskRow]:
         """Return the admitted tasks (of ``app``), oldest first."""
-        sql = "SELECT id, app, kind, instruction, path, chain FROM tasks"
+        sql = "SELECT id, app, kind, instruction, path, chain, proven, generated FROM tasks"
         rows = (
             self._rows(sql + " WHERE app = ? ORDER BY created", (app,))
             if app
             else self._rows(sql + " ORDER BY created")
         )
-        return [TaskRow(*r) for r in rows]
+        return [TaskRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+
+    def mark_proven(self, task_id: str, run_id: str | None, steps: int) -> bool:
+        """Record that an attempt (run ``run_id``, ``steps`` steps) proved an unproven task.
+
+        Returns whether it was unproven. The task's chain becomes the attempt's length.
+        """
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE tasks SET proven = 1, proven_by = ?, chain = ? WHERE id = ? AND proven = 0",
+                (run_id, steps, task_id),
+            )
+            return cur.rowcount > 0
 
     def summary(self, exploration: str) -> dict[str, Any]:
         """Return the figures of one exploration: walks, candidates, admitted, kinds, rejections."""
         walks = self._rows(
             "SELECT COUNT(*), COALESCE(SUM(seconds), 0) FROM walks WHERE exploration = ?", (exploration,)
         )[0]
+        # Kinds and chains count proven tasks only: an unproven template shows nothing yet.
         admitted = self._rows(
-            "SELECT COUNT(*), COUNT(DISTINCT kind), COALESCE(SUM(chain >= 3), 0) FROM tasks"
-            " WHERE exploration = ?",
+            "SELECT COUNT(*), COALESCE(SUM(proven), 0), COUNT(DISTINCT CASE WHEN proven THEN kind END),"
+            " COALESCE(SUM(proven AND chain >= 3), 0), COALESCE(SUM(generated = 'template'), 0),"
+            " COALESCE(SUM(generated = 'template' AND proven), 0) FROM tasks WHERE exploration = ?",
             (exploration,),
         )[0]
         rejected = dict(
@@ -319,9 +354,11 @@ class ExploreDB:
             "walk_seconds": round(walks[1], 1),
             "candidates": candidates,
             "admitted_tasks": admitted[0],
-            "proven_tasks": admitted[0],
-            "task_kinds": admitted[1],
-            "chains_3plus": admitted[2],
+            "proven_tasks": admitted[1],
+            "task_kinds": admitted[2],
+            "chains_3plus": admitted[3],
+            "template_tasks": admitted[4],
+            "templates_proven": admitted[5],
             "rejected": rejected,
         }
 

@@ -4,6 +4,9 @@ An application without an accessibility tree whose profile runs a shell (xterm) 
 typed commands instead (``cua.synth.shell``: the shell's own command list, usage from
 ``--help``, names read off the screen by OCR); candidates and admission are the same.
 
+Each walk also draws ``templates`` parametric template tasks from its start state
+(``cua.synth.templates``): admitted unproven, proven by the first attempt that passes.
+
 After each walk a worker attempts ``attempts`` admitted tasks, chosen by the curriculum
 (``cua.explore.curriculum``) from the success per task kind, with the exploration's policy
 (``match`` by default; any policy the options build): each attempt is a recorded episode
@@ -48,6 +51,8 @@ from cua.synth.derive import derive
 from cua.synth.seeds import seed_task
 from cua.synth.shell import STABLE_S as SHELL_STABLE_S
 from cua.synth.shell import random_commands, route, shell_walk, vocabulary
+from cua.synth.templates import PER_WALK as TEMPLATES_PER_WALK
+from cua.synth.templates import is_template, templates
 from cua.synth.walk import Novelty, Walk, walk
 from cua.synth.words import words
 from cua.tasks.errors import OracleFailed, TaskError
@@ -78,6 +83,9 @@ class ExploreSettings:
     gui_near_misses: bool = True
     composed: int = PER_WALK
     """Goal-level candidates composed per walk (``cua.synth.compose``; 0: none)."""
+    templates: int = TEMPLATES_PER_WALK
+    """Template tasks drawn per walk (``cua.synth.templates``; 0: none): admitted unproven, proven
+    by the first attempt that passes."""
     attempts: int = 2
     """Attempts at admitted tasks after each walk (0: explore and admit only)."""
     policy: str = "match"
@@ -114,6 +122,8 @@ class WalkResult:
     moves: int
     candidates: int
     admitted: list[str] = field(default_factory=list)
+    unproven: list[str] = field(default_factory=list)
+    """The admitted template tasks among ``admitted`` (no demonstration yet)."""
     seconds: float = 0.0
     error: str = ""
     attempts: list[tuple[str, bool]] = field(default_factory=list)
@@ -130,6 +140,19 @@ def disk_usage_mb(folder: Path) -> float:
         except OSError:
             continue  # removed while walking (a WAL checkpoint)
     return total / 1e6
+
+
+def _note_proof(path: Path, run_id: str | None, policy: str, steps: int) -> None:
+    """Write into a template task's file which attempt proved it (``provenance.proven_by``)."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:  # the database holds the proof; the file only repeats it
+        log.warning("%s: could not note its proof: %s", path, exc)
+        return
+    doc.setdefault("provenance", {})["proven_by"] = {"run": run_id, "policy": policy, "steps": steps}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    tmp.replace(path)
 
 
 def _text_pool(rng: random.Random) -> str:
@@ -283,7 +306,8 @@ class Explorer:
                     result = self.episode(sandbox, number)
                     if self.settings.attempts and not self._stop.is_set():
                         result.attempts = self.attempt(sandbox, number)
-                    self._maybe_learn(len(result.admitted) + sum(ok for _, ok in result.attempts))
+                    proven = len(result.admitted) - len(result.unproven)
+                    self._maybe_learn(proven + sum(ok for _, ok in result.attempts))
                 except (SandboxError, TaskError, OracleFailed) as exc:
                     result = WalkResult(number, 0, 0, seconds=time.monotonic() - t0)
                     result.error = f"walk {number}: {type(exc).__name__}: {exc}"
@@ -351,7 +375,8 @@ class Explorer:
         provenance: dict[str, Any] = {"exploration": self.exploration_id, "walk": number}
         w: Walk
         random_move, stable_s = None, STABLE_S
-        if route(find_profile(s.app))[0] == "shell":  # no tree: commands typed, names read by OCR
+        shell = route(find_profile(s.app))[0] == "shell"
+        if shell:  # no tree: commands typed, names read by OCR
             vocab = vocabulary(sandbox)
             w = shell_walk(
                 sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, vocab=vocab
@@ -362,8 +387,10 @@ class Explorer:
             w = walk(
                 sandbox, volatile_paths(seed), rng, moves=s.moves, novelty=self.novelty, text_pool=_text_pool
             )
-        candidates = derive(w, s.app, seed.setup, provenance) + compose(
-            w, s.app, seed.setup, provenance, rng, s.composed
+        candidates = (
+            derive(w, s.app, seed.setup, provenance)
+            + compose(w, s.app, seed.setup, provenance, rng, s.composed)
+            + templates(w.start, s.app, seed.setup, provenance, rng, s.templates, shell=shell)
         )
         report = admit(
             sandbox,
@@ -388,6 +415,7 @@ class Explorer:
                 "chain": len(d.candidate.moves),
                 "seconds": round(d.seconds, 2),
             }
+            template = is_template(doc)
             if d.admitted:
                 path = self.tasks_dir / f"{doc['id']}.yaml"
                 doc = {**doc, "provenance": {**doc.get("provenance", {}), "near_misses": d.near_misses}}
@@ -406,9 +434,13 @@ class Explorer:
                         "instruction": row["instruction"],
                         "path": str(path),
                         "chain": row["chain"],
+                        "proven": d.proven,
+                        "generated": "template" if template else "walk",
                     }
                 )
                 result.admitted.append(doc["id"])
+                if not d.proven:
+                    result.unproven.append(doc["id"])
             rows.append(row)
         result.moves = len(w.moves)
         result.candidates = len(candidates)
@@ -429,6 +461,8 @@ class Explorer:
         """Attempt the tasks the curriculum picks now; record each attempt and each decision."""
         s = self.settings
         rows = {t.id: t for t in self.db.tasks(s.app)}
+        if s.policy == "oracle":  # replays a demonstration: a template has none
+            rows = {k: t for k, t in rows.items() if t.generated != "template"}
         if not rows:
             return []
         history = [Attempt(task, kind, ok) for task, kind, ok, _ in self.db.attempts(s.app)]
@@ -463,6 +497,8 @@ class Explorer:
             self.db.record_attempt(
                 self.exploration_id, row, s.policy, ok, outcome.steps, time.monotonic() - t0, outcome.run_id
             )
+            if ok and not row.proven and self.db.mark_proven(row.id, outcome.run_id, outcome.steps):
+                _note_proof(Path(row.path), outcome.run_id, s.policy, outcome.steps)
             if s.memory and outcome.run_id is not None:
                 self.remember(outcome.run_id, number)
             out.append((row.id, ok))

@@ -89,8 +89,12 @@ class RoundReport:
 
 
 def listed_tasks(db: ExploreDB, app: str | None = None) -> list[tuple[str, str]]:
-    """Return (task file, change kind) of every task the exploration database admitted (of ``app``)."""
-    return [(row.path, row.kind) for row in db.tasks(app)]
+    """Return (task file, change kind) of every proven task the exploration database admitted (of ``app``).
+
+    A template no attempt has passed yet is left out: it has nothing verified to train on, and a
+    gate instance that may be impossible would only add ties.
+    """
+    return [(row.path, row.kind) for row in db.tasks(app) if row.proven]
 
 
 def is_held_out(task_hash: str, holdout: int) -> bool:

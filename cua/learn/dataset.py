@@ -215,9 +215,9 @@ def synthesized_tasks(listed: Iterable[tuple[str, str]]) -> tuple[list[SynthTask
             skipped[f"task file unreadable: {type(exc).__name__}"] += 1
             log.warning("dataset: %s: %s", path, exc)
             continue
-        if task.oracle is None:
+        if task.oracle is None and task.generated != "template":
             skipped["task without a demonstration"] += 1
-            continue
+            continue  # a template has none by design: its verified attempts are its rows
         out.append(SynthTask(task, kind, task_hash(task)))
     return out, skipped
 
@@ -445,6 +445,8 @@ def build_rows(
     for n, st in enumerate(tasks):
         if progress is not None:
             progress(f"[{n + 1}/{len(tasks)}] {st.task.id}")
+        if st.task.oracle is None:  # a template, proven by an attempt: the runs below give its rows
+            continue
         try:
             got = reenact_demonstration(sandbox, st)
         except (OracleFailed, TaskError, SandboxError, act.ActionError) as exc:

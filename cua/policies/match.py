@@ -4,7 +4,8 @@ No model: each quoted value of the instruction ('Bold', '15', 'notes.txt'), in o
 carried out by string matching against the accessibility tree, as a person new to the
 application might:
 
-1. a control named exactly that value is clicked (a button, a menu entry, a file);
+1. a control named exactly that value is clicked (a button, a menu entry, a file; a text field
+   so named is clicked to focus it, and the next value is typed there);
 2. otherwise, when every character of the value names a button, those buttons are clicked in
    turn (a calculator's keypad spelling out a number);
 3. otherwise the value is typed into an editable field (the focused one, else the first),
@@ -75,6 +76,9 @@ def plan(value: str, nodes: Sequence[A11yNode]) -> list[act.Action]:
     exact = [n for n in clickable if n.name.strip() == value]
     if exact:
         return [act.Click(*exact[0].center())]
+    named = [n for n in nodes if n.role in EDITABLE and "editable" in n.states and n.name.strip() == value]
+    if named:  # "in the 'City' field type ...": focus the field; the next value is typed there
+        return [act.Click(*named[0].center())]
     by_name = {n.name.strip(): n for n in clickable if len(n.name.strip()) == 1}
     if len(value) > 1 and all(ch in by_name for ch in value):
         return [act.Click(*by_name[ch].center()) for ch in value]

@@ -14,6 +14,9 @@ is its rejection reason, and every rejection is counted by reason):
   the validator still passes), so each move of a kept demonstration matters, and the shorter
   chain is proven again as above;
 - every near miss that ``cua.tasks.nearmiss.generate`` derives from its start → end diff fails.
+
+A template task (``cua.synth.templates``) has no demonstration: after the checks up to triviality
+it is admitted *unproven* (``Admission.proven`` false); an attempt that passes proves it later.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class Admission:
     reason: str = ""
     """Why it was rejected (empty when admitted); the part before ':' is the counted reason."""
     near_misses: int = 0
+    proven: bool = False
+    """Whether its own demonstration proved it (False for an admitted template: no demonstration)."""
     seconds: float = 0.0
     end_screen: Image.Image | None = None
     """The screen at the end of the proving replay (for reports)."""
@@ -138,13 +143,17 @@ def admit(
     if pending:
         _random_actions(sandbox, first, pending, baselines, rng, random_actions, settle_s, random_move)
     for d in [d for d in pending if not d.reason]:
+        assert d.task is not None
+        if d.task.oracle is None:  # a template: nothing to replay; a passing attempt proves it
+            d.admitted = True
+            continue
         t0 = time.monotonic()
         _prove(sandbox, d, settle_s, stable_s)
         if not d.reason and _shorten(sandbox, d, settle_s, stable_s):
             _prove(sandbox, d, settle_s, stable_s)
         if not d.reason:
             _near_misses(sandbox, d, gui_near_misses, settle_s)
-        d.admitted = not d.reason
+        d.admitted = d.proven = not d.reason
         d.seconds += time.monotonic() - t0
     return report
 

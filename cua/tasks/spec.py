@@ -32,7 +32,8 @@ parameters is simply one task. Example::
       - {name: wrong-word, params: {word: grapes}} # the oracle with another word: must fail
 
 A machine-made task (``cua explore``) also says ``generated: walk`` (its oracle is a recorded
-exploration walk) and carries ``provenance`` (a mapping: where it came from).
+exploration walk) or ``generated: template`` (drawn from a parametric template: no oracle, proven
+only by an attempt that passes) and carries ``provenance`` (a mapping: where it came from).
 
 Setup steps: ``write`` (a file into HOME: ``text`` or ``base64``), ``run`` (a command; a string
 runs through ``sh -c``), ``launch`` (the application's arguments) or ``open`` (one file or URL
@@ -102,8 +103,9 @@ _FAMILY_KEYS = {
     "generated",
     "provenance",
 }
-#: How a machine-made task's oracle was made (``generated``): a recorded exploration walk.
-GENERATED_KINDS = ("walk",)
+#: How a machine-made task was made (``generated``): ``walk``, its oracle a recorded exploration
+#: walk; ``template``, drawn from a template with no oracle (proven only by a passing attempt).
+GENERATED_KINDS = ("walk", "template")
 _SUITE_KEYS = {"families", "app", "tags", "description"}
 #: Attempts at drawing parameters that differ from every earlier instance of the family.
 _DISTINCT_TRIES = 30
@@ -199,8 +201,8 @@ class TaskSpec:
     alternates: tuple[Alternate, ...] = ()
     """Other routes to the right outcome; each must pass the validator (``prove`` runs them)."""
     generated: str | None = None
-    """How a synthesized task's oracle was made (``walk``: an exploration recorded it); None
-    for a task a person wrote."""
+    """How a synthesized task was made (``walk``: an exploration recorded its oracle;
+    ``template``: drawn from a template, no oracle); None for a task a person wrote."""
     provenance: Mapping[str, Any] = field(default_factory=dict)
     """Where a synthesized task came from (explorer run, walk, moves, change), for reports."""
 
@@ -595,9 +597,9 @@ def parse_family(
     side_effects = parse_side_effects(data.get("side_effects"), where.at("side_effects"))
     generated = data.get("generated")
     if generated is not None and generated not in GENERATED_KINDS:
-        wanted = f"one of {list(GENERATED_KINDS)}: how the oracle was made"
+        wanted = f"one of {list(GENERATED_KINDS)}: how the task was made"
         raise where.at("generated").error(wanted, generated)
-    if generated is not None and data.get("oracle") is None:
+    if generated == "walk" and data.get("oracle") is None:
         raise where.at("oracle").error("the generated oracle (a task marked generated has one)", None)
     provenance = data.get("provenance", {})
     if not isinstance(provenance, dict):
