@@ -21,6 +21,7 @@ from cua.tasks.validators.book import cell_index, cell_ref
 from cua.tasks.validators.home import Entry, HomeListing
 from sandbox.profile import WriteFile
 from sandbox.xvfb import XvfbSandbox
+from tests.cua.synth.outcomes import judged
 
 HOME = {"notes.txt": Entry("f", 12, "a"), ".config": Entry("d")}
 AREA = NodeKey("text", "", 0)
@@ -111,11 +112,7 @@ def test_admission_proves_the_save_goal(started: tuple[XvfbSandbox, TaskSpec, Wa
 
 def reached(sb: XvfbSandbox, cand: Candidate, *commands: str) -> bool:
     """Start ``cand``'s task, reach a state by shell ``commands`` in HOME, and validate it."""
-    task = parse_document(cand.document)[0].instance(0)
-    start(sb, task)
-    for cmd in commands:
-        assert sb.exec(["sh", "-c", f"cd /home/user && {cmd}"], timeout_s=10).ok, cmd
-    return validate(sb, task).passed
+    return judged(sb, cand.document, *commands)
 
 
 @pytest.mark.x11
@@ -238,10 +235,7 @@ def demonstrated(sb: XvfbSandbox, cand: Candidate, typed: str | None = None, sav
         next(s for s in steps if "type" in s)["type"] = typed
     if not save:
         steps[:] = [s for s in steps if s.get("key") != "ctrl+s"]
-    task = parse_document(doc)[0].instance(0)
-    start(sb, task)
-    run_oracle(sb, task)
-    return validate(sb, task).passed
+    return judged(sb, doc, run=True)
 
 
 @pytest.mark.x11

@@ -13,10 +13,11 @@ from cua.synth.derive import Candidate
 from cua.synth.seeds import seed_task
 from cua.synth.state import Snapshot
 from cua.synth.walk import Novelty, Walk, walk
-from cua.tasks.runner import start, validate, volatile_paths
-from cua.tasks.spec import TaskSpec, parse_document
+from cua.tasks.runner import start, volatile_paths
+from cua.tasks.spec import TaskSpec
 from cua.tasks.validators.home import Entry, HomeListing
 from sandbox.xvfb import XvfbSandbox
+from tests.cua.synth.outcomes import judged
 
 HOME = {
     "notes.txt": Entry("f", 12, "a"),
@@ -91,12 +92,8 @@ def test_admission_proves_each_file_goal(pcmanfm: tuple[XvfbSandbox, TaskSpec, W
 
 
 def reached(sb: XvfbSandbox, cand: Candidate, *commands: list[str]) -> bool:
-    """Start ``cand``'s task, reach a state by shell ``commands`` in HOME, and validate it."""
-    task = parse_document(cand.document)[0].instance(0)
-    start(sb, task)
-    for cmd in commands:
-        assert sb.exec(["sh", "-c", f"cd /home/user && {' '.join(cmd)}"], timeout_s=10).ok, cmd
-    return validate(sb, task).passed
+    """Start ``cand``'s task, reach a state by shell ``commands`` (argument lists) in HOME; validate."""
+    return judged(sb, cand.document, *(" ".join(cmd) for cmd in commands))
 
 
 @pytest.mark.x11

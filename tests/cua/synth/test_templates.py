@@ -27,11 +27,12 @@ from cua.synth.seeds import seed_task
 from cua.synth.state import NodeKey, NodeValue, Snapshot, snapshot
 from cua.synth.templates import is_template, templates
 from cua.tasks.errors import TaskSpecError
-from cua.tasks.runner import run_oracle, start, validate, volatile_paths
+from cua.tasks.runner import start, volatile_paths
 from cua.tasks.spec import LaunchStep, TaskSpec, parse_document
 from cua.tasks.validators.home import Entry, HomeListing
 from sandbox.profile import WriteFile
 from sandbox.xvfb import XvfbSandbox
+from tests.cua.synth.outcomes import judged
 
 NAME = NodeKey("entry", "Walrus", 0)
 CITY = NodeKey("entry", "City", 0)
@@ -251,13 +252,7 @@ def outcome(sb: XvfbSandbox, cand: Candidate, steps: list[dict[str, Any]] = (), 
     doc = copy.deepcopy(cand.document)
     if steps:
         doc["oracle"] = list(steps)
-    task = parse_document(doc)[0].instance(0)
-    start(sb, task)
-    if steps:
-        run_oracle(sb, task)
-    for cmd in commands:
-        assert sb.exec(["sh", "-c", f"cd /home/user && {cmd}"], timeout_s=10).ok, cmd
-    return validate(sb, task).passed
+    return judged(sb, doc, *commands, run=bool(steps))
 
 
 @pytest.fixture(scope="module")
