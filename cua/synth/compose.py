@@ -109,9 +109,19 @@ def file_manager(start: Snapshot) -> tuple[list[str], list[str]] | None:
     """Return HOME's top-level files and folders when ``start`` shows them as icons, else None.
 
     A file manager lists its folder as icons; the walk's start shows HOME (the profiles open
-    there). Hidden entries are left out, as the view leaves them out.
+    there).
     """
-    if start.home is None or not any(role == "icon" for role, _ in start.visible):
+    if not any(role == "icon" for role, _ in start.visible):
+        return None
+    return home_top(start)
+
+
+def home_top(start: Snapshot) -> tuple[list[str], list[str]] | None:
+    """Return HOME's top-level (files, folders) in ``start``, or None when HOME is unknown or empty.
+
+    Hidden entries are left out, as a file manager's view and a plain ``ls`` leave them out.
+    """
+    if start.home is None:
         return None
     entries = start.home.entries
     top = sorted(p for p in entries if "/" not in p and not p.startswith("."))

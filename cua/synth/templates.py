@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cua.synth.compose import FUNCTIONS, file_manager, opened_text, workbook
+from cua.synth.compose import FUNCTIONS, file_manager, home_top, opened_text, workbook
 from cua.synth.derive import Candidate, app_kind, app_name, difficulty_for, grammar, proposal
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.words import file_stem, words
@@ -90,7 +90,7 @@ def _makers(start: Snapshot, setup: Sequence[SetupItem], rng: random.Random,
     form = _form_controls(start)
     if form is not None:
         return [lambda: _fill_form(start, *form, rng)]
-    shown = file_manager(start) if not shell else _shell_home(start)
+    shown = home_top(start) if shell else file_manager(start)
     if shown is not None:
         files, folders = shown
         taken = set(start.home.entries) if start.home is not None else set()
@@ -207,17 +207,6 @@ def _replace_word(path: str, text: str, rng: random.Random) -> Made | None:
 
 
 # -- files and folders ---------------------------------------------------------------------------
-
-
-def _shell_home(start: Snapshot) -> tuple[list[str], list[str]] | None:
-    """Return HOME's top-level files and folders for a terminal (its listing, not icons)."""
-    if start.home is None:
-        return None
-    entries = start.home.entries
-    top = sorted(p for p in entries if "/" not in p and not p.startswith("."))
-    files = [p for p in top if entries[p].kind == "f"]
-    folders = [p for p in top if entries[p].kind == "d"]
-    return (files, folders) if files else None
 
 
 def _folder_with(files: list[str], taken: set[str], rng: random.Random) -> Made | None:

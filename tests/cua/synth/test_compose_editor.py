@@ -15,8 +15,8 @@ from cua.synth.derive import Candidate
 from cua.synth.seeds import seed_task
 from cua.synth.state import NodeKey, NodeValue, Snapshot
 from cua.synth.walk import Novelty, Walk, walk
-from cua.tasks.runner import run_oracle, start, validate, volatile_paths
-from cua.tasks.spec import LaunchStep, TaskSpec, parse_document
+from cua.tasks.runner import start, volatile_paths
+from cua.tasks.spec import LaunchStep, TaskSpec
 from cua.tasks.validators.book import cell_index, cell_ref
 from cua.tasks.validators.home import Entry, HomeListing
 from sandbox.profile import WriteFile
@@ -134,10 +134,7 @@ def test_the_save_goal_fails_wrong_outcomes_and_passes_another_route(
     assert not reached(sb, cand, f"printf '%s' '{text}' > {name}", f"rm {seeded}")  # damage besides
     assert not reached(sb, cand, f"printf '%s' '{text}' > {name}", f"cp {name} copy-{name}")  # a second file
     # The oracle itself, run through the editor, passes from a fresh start (admission does this too).
-    task = parse_document(cand.document)[0].instance(0)
-    start(sb, task)
-    run_oracle(sb, task)
-    assert validate(sb, task).passed
+    assert judged(sb, cand.document, run=True)
 
 
 # -- spreadsheets ------------------------------------------------------------------------------
@@ -261,10 +258,7 @@ def test_a_formula_goal_fails_wrong_outcomes_and_passes_another_route(
     # Right, and a cell of the table overwritten on the way.
     doc = copy.deepcopy(cand.document)
     doc["oracle"][:0] = [{"key": "ctrl+home"}, {"key": "down"}, {"type": "999"}, {"key": "Return"}]
-    task = parse_document(doc)[0].instance(0)
-    start(sb, task)
-    run_oracle(sb, task)
-    assert not validate(sb, task).passed
+    assert not judged(sb, doc, run=True)
 
 
 @pytest.mark.x11
@@ -280,10 +274,7 @@ def test_a_value_goal_fails_a_formula_and_another_cell(
     doc = copy.deepcopy(cand.document)
     doc["oracle"] = [{"key": "right"} if s == {"key": "ctrl+home"} else s for s in doc["oracle"]]
     doc["oracle"].insert(0, {"key": "ctrl+home"})  # one column further right: another cell
-    task = parse_document(doc)[0].instance(0)
-    start(sb, task)
-    run_oracle(sb, task)
-    assert not validate(sb, task).passed
+    assert not judged(sb, doc, run=True)
 
 
 def opened_seed(app: str) -> TaskSpec:
