@@ -389,7 +389,7 @@ class Explorer:
             )
         candidates = (
             derive(w, s.app, seed.setup, provenance)
-            + compose(w, s.app, seed.setup, provenance, rng, s.composed)
+            + compose(w, s.app, seed.setup, provenance, rng, s.composed, shell=shell)
             + templates(w.start, s.app, seed.setup, provenance, rng, s.templates, shell=shell)
         )
         report = admit(

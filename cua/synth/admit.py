@@ -246,12 +246,15 @@ def _shorten(sandbox: Sandbox, d: Admission, settle_s: float, stable_s: float) -
     the change, stays. ``d`` then holds the shorter candidate and task.
     """
     moves = list(d.candidate.moves)
-    # A composed goal's presses all count but a leading clear: only that one is worth a replay.
     composed = bool(d.candidate.provenance.get("composed"))
     for width in (1,) if composed else (1, 2):
-        for i in (0,) if composed else range(len(moves) - 1 - width, -1, -1):
+        for i in range(len(moves) - 1 - width, -1, -1):
             if i + width > len(moves) - 1:
                 continue  # an earlier removal shortened the chain under this window
+            if composed and i and not all("key" in step for step in moves[i].steps):
+                # A composed goal's clicks and typing all count; a leading clear or a key may not
+                # (an editor whose last line already ends with a line break needs no Return).
+                continue
             trial = with_chain(d.candidate, moves[:i] + moves[i + width :])
             try:
                 task = parse_document(trial.document)[0].instance(0)

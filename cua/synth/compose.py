@@ -15,7 +15,9 @@ state holds: rename a file, make a folder, move a file into a folder. Each valid
 whole difference under HOME (``changes``: exactly that rename or move, nothing else touched, so a
 copy, a second file or a stray edit fails) plus, for a new folder, that it is a folder; the
 demonstration is the keys a person would use (select the icon, F2; ctrl+shift+n; cut, open the
-folder, paste), admitted like any candidate.
+folder, paste), admitted like any candidate. A terminal gets the same goals over the same
+validators, plus an empty file, each reached by one command typed at the prompt (``touch``,
+``mkdir``, ``mv``), the Return waiting on replay for the file it makes.
 
 An editor showing an empty, untitled document gets "write this and save it as that": the
 validator is the whole difference under HOME (exactly one new file, so a save elsewhere or a
@@ -44,11 +46,13 @@ import math
 import operator
 import random
 import re
+import shlex
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cua.synth.derive import Candidate, app_kind, app_name, proposal, with_chain
+from cua.synth.shell import command_steps
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.walk import Move, Walk
 from cua.synth.words import file_stem, words
@@ -205,6 +209,21 @@ def workbook(start: Snapshot, setup: Sequence[SetupItem]) -> tuple[str, list[lis
     return book, rows
 
 
+#: A spreadsheet cell reference as a name box shows it.
+_CELL_REF = re.compile(r"[A-Z]{1,3}[1-9][0-9]*")
+
+
+def name_box(start: Snapshot) -> NodeKey | None:
+    """Return the spreadsheet's name box in ``start`` (the field showing the cursor's cell), or None.
+
+    Gnumeric and LibreOffice Calc both show it as an editable text whose text is a reference
+    ('A1'); typing a reference there and Return moves the cursor to that cell, as a person jumps
+    to a cell they were told.
+    """
+    found = [k for k, v in start.nodes.items() if k.role == "text" and _CELL_REF.fullmatch(v.text.strip())]
+    return found[0] if len(found) == 1 else None
+
+
 def _numeric(text: str) -> bool:
     try:
         float(text)
@@ -213,12 +232,21 @@ def _numeric(text: str) -> bool:
     return True
 
 
-def compose(walk: Walk, app: str, setup: Sequence[SetupItem], provenance: Mapping[str, Any],
-            rng: random.Random, count: int = PER_WALK) -> list[Candidate]:  # fmt: skip
+def compose(
+    walk: Walk,
+    app: str,
+    setup: Sequence[SetupItem],
+    provenance: Mapping[str, Any],
+    rng: random.Random,
+    count: int = PER_WALK,
+    *,
+    shell: bool = False,
+) -> list[Candidate]:
     """Return up to ``count`` goal candidates for ``walk``'s start state.
 
     Arithmetic on a keypad, formulas and values in a spreadsheet, saved text in an editor, or
-    file operations in a file manager; none for other screens.
+    file operations in a file manager or (``shell``: the app is a terminal walked by commands)
+    by commands; none for other screens.
     """
     found = keypad(walk.start)
     if found is not None:
@@ -228,8 +256,11 @@ def compose(walk: Walk, app: str, setup: Sequence[SetupItem], provenance: Mappin
     field = editor(walk.start)
     opened = opened_text(walk.start, setup)
     shown = file_manager(walk.start)
-    if table is not None:
-        goals = _sheet_goals(*table, rng, count)
+    listed = home_top(walk.start) if shell else None
+    if listed is not None:
+        goals = _shell_goals(walk, listed, rng, count)
+    elif table is not None:
+        goals = _sheet_goals(*table, rng, count, box=name_box(walk.start))
     elif field is not None:
         goals = _editor_goals(walk, field, rng, count)
     elif opened is not None:
@@ -248,14 +279,11 @@ def compose(walk: Walk, app: str, setup: Sequence[SetupItem], provenance: Mappin
     return out
 
 
-def _file_goals(
-    walk: Walk, shown: tuple[list[str], list[str]], rng: random.Random, count: int
-) -> list[FileGoal]:
-    """Return up to ``count`` different file goals over the files and folders ``shown``."""
-    files, folders = shown
-    taken = set(walk.start.home.entries) if walk.start.home is not None else set()
+def _namer(start: Snapshot, rng: random.Random) -> Callable[[str], str]:
+    """Return a function drawing file names (with a given suffix) that HOME and earlier draws lack."""
+    taken = set(start.home.entries) if start.home is not None else set()
 
-    def fresh(suffix: str = "") -> str:
+    def fresh(suffix: str) -> str:
         for _ in range(50):
             name = file_stem(rng) + suffix
             if name not in taken:
@@ -263,13 +291,96 @@ def _file_goals(
                 return name
         raise RuntimeError("the word list is too small to draw a new file name")  # pragma: no cover
 
+    return fresh
+
+
+def _suffix(name: str) -> str:
+    """Return a file name's extension with its dot ('' without one)."""
+    return "." + name.rsplit(".", 1)[1] if "." in name else ""
+
+
+def _distinct(makers: Sequence[Callable[[], FileGoal]], rng: random.Random, count: int) -> list[FileGoal]:
+    """Return up to ``count`` goals drawn from ``makers``, the same goal drawn twice kept once."""
+    goals: list[FileGoal] = []
+    for _ in range(count):
+        goal = rng.choice(makers)()
+        if all(goal[3] != g[3] for g in goals):  # few files: the same goal can come up again
+            goals.append(goal)
+    return goals
+
+
+def _shell_goals(
+    walk: Walk, listed: tuple[list[str], list[str]], rng: random.Random, count: int
+) -> list[FileGoal]:
+    """Return up to ``count`` file goals a terminal reaches with one command each, over HOME's top level.
+
+    An empty file (``touch``), a folder (``mkdir``), a rename and a move into a folder (``mv``):
+    the same validators as the file manager's goals (the whole difference under HOME), typed at
+    the prompt, the Return waiting on replay for the file the command makes.
+    """
+    files, folders = listed
+    fresh = _namer(walk.start, rng)
+
+    def run(argv: Sequence[str], made: str) -> list[tuple[Step, str]]:
+        line = shlex.join(argv)
+        typed, enter = command_steps(line)
+        return [(typed, f"type '{line}'"), ({**enter, "until": {"file_exists": made}}, "key Return")]
+
+    def empty() -> FileGoal:
+        name = fresh(rng.choice(TEXT_SUFFIXES))
+        validator = {"all": [{"changes": {"created": [name]}}, {"file_text": {"path": name, "equals": ""}}]}
+        change = Change("goal/empty-file", created=(name,))
+        return "goal/empty-file", run(["touch", name], name), change, validator, {"name": name}
+
+    def folder() -> FileGoal:
+        name = fresh("")
+        validator = {
+            "all": [{"changes": {"created": [name]}}, {"file_exists": {"path": name, "type": "dir"}}]
+        }
+        return (
+            "goal/folder",
+            run(["mkdir", name], name),
+            Change("goal/folder", created=(name,)),
+            validator,
+            {"name": name},
+        )
+
+    def rename() -> FileGoal:
+        src = rng.choice(files)
+        dst = fresh(_suffix(src))
+        change = Change("goal/rename", moved=((src, dst),))
+        validator = {"changes": {"moved": {src: dst}}}
+        return "goal/rename", run(["mv", src, dst], dst), change, validator, {"src": src, "dst": dst}
+
+    def move() -> FileGoal:
+        src, into = rng.choice(files), rng.choice(folders)
+        dst = f"{into}/{src}"
+        change = Change("goal/move", moved=((src, dst),))
+        validator = {"changes": {"moved": {src: dst}}}
+        return "goal/move", run(["mv", src, into + "/"], dst), change, validator, {"src": src, "folder": into}
+
+    makers: list[Callable[[], FileGoal]] = [empty, folder]
+    if files:
+        makers.append(rename)
+        if folders:
+            makers.append(move)
+    return _distinct(makers, rng, count)
+
+
+def _file_goals(
+    walk: Walk, shown: tuple[list[str], list[str]], rng: random.Random, count: int
+) -> list[FileGoal]:
+    """Return up to ``count`` different file goals over the files and folders ``shown``."""
+    files, folders = shown
+    fresh = _namer(walk.start, rng)
+
     def icon(name: str, count: int = 1) -> Step:
         click: Step = {"click": {"role": "icon", "text": name}}
         return {**click, "count": count} if count > 1 else click
 
     def rename() -> FileGoal:
         src = rng.choice(files)
-        dst = fresh("." + src.rsplit(".", 1)[1] if "." in src else "")
+        dst = fresh(_suffix(src))
         steps = [(icon(src), f"click icon '{src}'"), ({"key": "F2"}, "key F2"),
                  ({"key": "ctrl+a"}, "key ctrl+a"), ({"type": dst}, f"type '{dst}'"),
                  ({"key": "Return"}, "key Return")]  # fmt: skip
@@ -277,7 +388,7 @@ def _file_goals(
         return "goal/rename", steps, change, {"changes": {"moved": {src: dst}}}, {"src": src, "dst": dst}
 
     def folder() -> FileGoal:
-        name = fresh()
+        name = fresh("")
         steps = [({"key": "ctrl+shift+n"}, "key ctrl+shift+n"), ({"key": "ctrl+a"}, "key ctrl+a"),
                  ({"type": name}, f"type '{name}'"), ({"key": "Return"}, "key Return")]  # fmt: skip
         is_dir = {"file_exists": {"path": name, "type": "dir"}}  # a file of that name is no folder
@@ -297,12 +408,7 @@ def _file_goals(
         makers.append(rename)
         if folders:
             makers.append(move)
-    goals: list[FileGoal] = []
-    for _ in range(count):
-        goal = rng.choice(makers)()
-        if all(goal[3] != g[3] for g in goals):  # the same goal drawn twice (few files): keep one
-            goals.append(goal)
-    return goals
+    return _distinct(makers, rng, count)
 
 
 def _editor_goals(walk: Walk, area: NodeKey, rng: random.Random, count: int) -> list[FileGoal]:
@@ -357,20 +463,31 @@ def _append_goals(path: str, text: str, rng: random.Random, count: int) -> list[
     return goals
 
 
-def _sheet_goals(book: str, rows: list[list[str]], rng: random.Random, count: int) -> list[FileGoal]:
-    """Return up to ``count`` formula or value goals on the table ``rows`` of ``book``, saved."""
+def _sheet_goals(
+    book: str, rows: list[list[str]], rng: random.Random, count: int, *, box: NodeKey | None = None
+) -> list[FileGoal]:
+    """Return up to ``count`` formula or value goals on the table ``rows`` of ``book``, saved.
+
+    The demonstration reaches the cell through the name box ``box`` when there is one (click it,
+    select its text, type the reference, Return), else by arrow keys from A1.
+    """
     width, height = len(rows[0]), len(rows)
     numbers = [[float(v) for v in row[1:]] for row in rows[1:]]
 
     def goal(kind: str, row: int, col: int, typed: str, spec: Any, values: dict[str, str]) -> FileGoal:
-        steps: list[tuple[Step, str]] = [({"key": "ctrl+home"}, "key ctrl+home")]
-        if row:
-            steps.append(({"key": "down", "repeat": row}, f"key down x{row}"))
-        if col:
-            steps.append(({"key": "right", "repeat": col}, f"key right x{col}"))
+        cell = cell_ref(row, col)
+        steps: list[tuple[Step, str]]
+        if box is not None:
+            steps = [({"click": box.target()}, f"click {box.describe()}"), ({"key": "ctrl+a"}, "key ctrl+a"),
+                     ({"type": cell}, f"type '{cell}'"), ({"key": "Return"}, "key Return")]  # fmt: skip
+        else:
+            steps = [({"key": "ctrl+home"}, "key ctrl+home")]
+            if row:
+                steps.append(({"key": "down", "repeat": row}, f"key down x{row}"))
+            if col:
+                steps.append(({"key": "right", "repeat": col}, f"key right x{col}"))
         steps += [({"type": typed}, f"type '{typed}'"), ({"key": "Return"}, "key Return"),
                   ({"key": "ctrl+s", "until": {"file_changed": book}}, "key ctrl+s")]  # fmt: skip
-        cell = cell_ref(row, col)
         validator = {"sheet": {"path": book, "cells": {cell: spec}}}
         change = Change(kind, modified=(book,))
         return kind, steps, change, validator, {**values, "book": book, "cell": cell}
@@ -397,12 +514,7 @@ def _sheet_goals(book: str, rows: list[list[str]], rng: random.Random, count: in
         return goal("goal/cell-value", at, width, str(number), number, {"n": str(number)})
 
     makers: list[Callable[[], FileGoal]] = [column, value] + ([row] if width >= 3 else [])
-    goals: list[FileGoal] = []
-    for _ in range(count):
-        made = rng.choice(makers)()
-        if all(made[3] != g[3] for g in goals):
-            goals.append(made)
-    return goals
+    return _distinct(makers, rng, count)
 
 
 def _keypad_goals(

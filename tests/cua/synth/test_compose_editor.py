@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from cua.synth.admit import admit
-from cua.synth.compose import FUNCTIONS, compose, editor, workbook
+from cua.synth.compose import FUNCTIONS, compose, editor, name_box, workbook
 from cua.synth.derive import Candidate
 from cua.synth.seeds import seed_task
 from cua.synth.state import NodeKey, NodeValue, Snapshot
@@ -159,6 +159,21 @@ def test_a_workbook_is_the_opened_table_the_setup_wrote() -> None:
     assert workbook(sheet_snap(), words_only) is None  # no numbers below the header
 
 
+def test_sheet_goals_reach_their_cell_through_the_name_box_when_there_is_one() -> None:
+    snap = sheet_snap()
+    fields = {
+        NodeKey("text", "", 1): NodeValue("A1", frozenset()),
+        NodeKey("text", "", 0): NodeValue("100%", frozenset()),
+    }
+    boxed = Snapshot(fields, snap.title, snap.home)
+    for cand in compose(Walk(boxed, [], "done"), "gnumeric", BOOK_SETUP, {}, random.Random(0), count=6):
+        ((cell, _),) = cand.document["validator"]["sheet"]["cells"].items()
+        click, select, ref, enter, *_ = cand.document["oracle"]
+        assert click == {"click": {"role": "text", "nth": 1}} and select == {"key": "ctrl+a"}
+        assert ref == {"type": cell} and enter == {"key": "Return"} and cell in cand.document["instruction"]
+    assert name_box(snap) is None  # no name box: arrow keys from A1 (the test below)
+
+
 def test_sheet_goals_compute_their_value_and_name_their_range() -> None:
     cands = compose(Walk(sheet_snap(), [], "done"), "gnumeric", BOOK_SETUP, {}, random.Random(0), count=40)
     kinds = {c.kind for c in cands}
@@ -229,7 +244,8 @@ def demonstrated(sb: XvfbSandbox, cand: Candidate, typed: str | None = None, sav
     doc = copy.deepcopy(cand.document)
     steps = doc["oracle"]
     if typed is not None:
-        next(s for s in steps if "type" in s)["type"] = typed
+        [*_, last] = (s for s in steps if "type" in s)  # the value or formula (a reference comes first)
+        last["type"] = typed
     if not save:
         steps[:] = [s for s in steps if s.get("key") != "ctrl+s"]
     return judged(sb, doc, run=True)
@@ -246,7 +262,7 @@ def test_a_formula_goal_fails_wrong_outcomes_and_passes_another_route(
     first, last = span.split(":")
     (r0, c0), (r1, c1) = cell_index(first), cell_index(last)
     cells = [cell_ref(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
-    typed = next(s["type"] for s in cand.document["oracle"] if "type" in s)
+    [*_, typed] = (s["type"] for s in cand.document["oracle"] if "type" in s)
     function = typed[1:].split("(")[0]
     # Another route to the same formula: the cells added one by one, or the range written backwards.
     spelled = "=" + "+".join(cells) if function == "SUM" else f"={function}({last}:{first})"
@@ -267,14 +283,20 @@ def test_a_value_goal_fails_a_formula_and_another_cell(
 ) -> None:
     sb, seed, w, app = sheet_started
     cand = sheet_goals(w, seed, app)["goal/cell-value"]
-    ((_, number),) = cand.document["validator"]["sheet"]["cells"].items()
+    ((cell, number),) = cand.document["validator"]["sheet"]["cells"].items()
+    assert "click" in cand.document["oracle"][0]  # both apps show a name box: the cell is reached there
     assert demonstrated(sb, cand)
     assert not demonstrated(sb, cand, typed=f"={number - 1}+1")  # the value, but by a formula
     assert not demonstrated(sb, cand, typed=str(number + 1))  # another number
     doc = copy.deepcopy(cand.document)
-    doc["oracle"] = [{"key": "right"} if s == {"key": "ctrl+home"} else s for s in doc["oracle"]]
-    doc["oracle"].insert(0, {"key": "ctrl+home"})  # one column further right: another cell
+    row, col = cell_index(cell)
+    next(s for s in doc["oracle"] if "type" in s)["type"] = cell_ref(row, col + 1)  # another cell
     assert not judged(sb, doc, run=True)
+    # Another route to the right cell: from A1 by the arrow keys.
+    doc = copy.deepcopy(cand.document)
+    arrows = [{"key": "ctrl+home"}, {"key": "down", "repeat": row}, {"key": "right", "repeat": col}]
+    doc["oracle"][:4] = arrows
+    assert judged(sb, doc, run=True)
 
 
 def opened_seed(app: str) -> TaskSpec:
