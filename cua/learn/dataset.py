@@ -13,7 +13,9 @@ Where rows come from:
   from their recorded actions.
 - **paraphrases**: each demonstration again under each of its task's paraphrases (the grammar's
   other phrasings of the same request, ``cua/synth/grammar.yaml``), with the same screens and
-  actions: what to do should not hang on one wording.
+  actions: what to do should not hang on one wording. Synthesized instructions quote their values
+  ('notes.txt'); people often do not, so each wording is also taken with its one-word values
+  unquoted (:func:`unquoted`), wherever the policy still finds every value it types as a span.
 - **corrections**: a failed attempt is re-enacted up to the first step where it left the path of
   a verified sibling (the same task's demonstration) from an equivalent screen (the same step
   number, and the sibling's target on screen); that state, with the sibling's action, is a row.
@@ -37,6 +39,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -338,6 +341,32 @@ def rephrased(rows: Sequence[Row], instruction: str) -> list[Row]:
     return out
 
 
+_QUOTED_WORD = re.compile(r"'([^'\s]+)'")
+
+
+def unquoted(instruction: str) -> str:
+    """Return ``instruction`` with its one-word quoted values bare ('named 'x.txt'' -> 'named x.txt')."""
+    return _QUOTED_WORD.sub(r"\1", instruction)
+
+
+def unquoted_rows(rows: Sequence[Row]) -> list[Row]:
+    """Return ``rows`` (one demonstration) under its instruction with one-word values unquoted.
+
+    Empty when nothing was quoted, or when a typed value would no longer be found among the
+    bare instruction's spans (the row would then teach typing a literal instead of copying).
+    """
+    if not rows:
+        return []
+    bare = unquoted(rows[0].instruction)
+    if bare == rows[0].instruction:
+        return []
+    out = rephrased(rows, bare)
+    for before, after in zip(rows, out, strict=True):
+        if "{}" in str(before.target.get("template") or "") and "{}" not in str(after.target.get("template")):
+            return []
+    return out
+
+
 def reenact_run(
     sandbox: Sandbox,
     st: SynthTask,
@@ -457,10 +486,11 @@ def build_rows(
             report.skipped["demonstration not verified or outside the action space"] += 1
             continue
         demos[st.hash] = got
-        rows += got
+        rows += got + unquoted_rows(got)
         if paraphrases:
             for text in st.task.paraphrases:
-                rows += rephrased(got, text)
+                worded = rephrased(got, text)
+                rows += worded + unquoted_rows(worded)
     if store is not None and (attempts or corrections):
         for run in store.list_runs():
             if run.task_hash is None or run.task_hash not in by_hash:

@@ -79,14 +79,20 @@ BASE_KEYS = (
     "end", "pageup", "pagedown", "space", "f2", "ctrl+a", "ctrl+c", "ctrl+v", "ctrl+x",
     "ctrl+z", "ctrl+s", "ctrl+n", "ctrl+o", "ctrl+f", "ctrl+b", "ctrl+i", "ctrl+u",
 )  # fmt: skip
-FEATURES_VERSION = 3
+FEATURES_VERSION = 4
 """Bumped whenever a feature is added, removed or changed: a checkpoint says which it was made for."""
 OPTION_LEX = 21
 """Width of an option's hand-made features (lexical match, state, geometry, history)."""
 HISTORY_DIM = 2 * (len(KINDS) + 1) + 11
-SPAN_DIM = MAX_SPANS + 6
+SPAN_DIM = MAX_SPANS + 8
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|‘([^’]+)’|“([^”]+)”")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+#: A value people leave unquoted because its shape marks it: a file name with an extension or a
+#: path ('notes.txt', 'docs/a.md'), or a spreadsheet cell or range ('C4', 'B2:B6').
+_FILE = re.compile(r"(?<![\w./-])(?:[\w-]+/)*[\w-]+\.[A-Za-z0-9]{1,5}(?![\w/-])")
+_CELL = re.compile(r"(?<![\w:])[A-Z]{1,2}[1-9]\d{0,4}(?::[A-Z]{1,2}[1-9]\d{0,4})?(?![\w:])")
+#: A bare name an English phrase introduces ('a folder named reports', 'the file called x').
+_NAMED = re.compile(r"\b(?:named|called|titled)\s+([\w][\w.-]*[\w]|\w)")
 #: An arithmetic expression as a person writes it: numbers joined by spaced operators, maybe grouped.
 _EXPRESSION = re.compile(r"\(?\s*\d+(?:\.\d+)?\s*\)?(?:\s+[-+×x*/÷−]\s+\(?\s*\d+(?:\.\d+)?\s*\)?)+")
 #: How a keypad labels the operators an instruction writes.
@@ -141,16 +147,25 @@ def options_of(a11y: Sequence[A11yNode] | None, ocr: Sequence[TextBox] = ()) -> 
 
 
 def spans_of(instruction: str) -> list[str]:
-    """Return the instruction's spans a typed text may copy: quoted values, then bare numbers."""
+    """Return the instruction's spans a typed text may copy.
+
+    In order: quoted values; unquoted values marked by their shape or by the phrase before them
+    (file names and paths, cell references and ranges, a name after 'named'/'called'), in the
+    order they appear; bare numbers; arithmetic expressions as a keypad spells them.
+    """
     quoted = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(instruction)]
     rest = _QUOTED.sub(" ", instruction)
+    marked = sorted(
+        [(m.start(), m.group(0)) for m in (*_FILE.finditer(rest), *_CELL.finditer(rest))]
+        + [(m.start(1), m.group(1)) for m in _NAMED.finditer(rest)]
+    )
+    bare = [value for _, value in marked]
     numbers = [m.group(0) for m in _NUMBER.finditer(rest)]
-    # Last, so that the index of every other span stays as it was before expressions were spans.
     expressions = [
         _balanced(m.group(0).strip()).translate(_KEYPAD_SYMBOLS) for m in _EXPRESSION.finditer(rest)
     ]
     out: list[str] = []
-    for s in (*quoted, *numbers, *expressions):
+    for s in (*quoted, *bare, *numbers, *expressions):
         if s and s not in out:
             out.append(s)
     return out[:MAX_SPANS]
@@ -429,6 +444,8 @@ def featurize(inp: PolicyInput, encode: Encode) -> Features:
             min(len(s), 40) / 40,
             float(span_vecs[j] @ q),
             float(bool(re.search(r"[/.]", s))),
+            float(bool(_FILE.fullmatch(s))),
+            float(bool(_CELL.fullmatch(s))),
         ]
     return Features(q, option_text, lex, role, history, span_feats, len(spans), options, spans)
 

@@ -69,6 +69,17 @@ def test_spans_are_quoted_values_then_numbers() -> None:
     assert sf.spans_of('Show “42” and "x y"') == ["42", "x y"]
 
 
+def test_unquoted_values_marked_by_their_shape_or_a_naming_phrase_are_spans() -> None:
+    assert sf.spans_of("In the terminal, create an empty file named notes.txt here.") == ["notes.txt"]
+    assert sf.spans_of("Set cell C4 to 17 and save.") == ["C4", "17"]
+    assert sf.spans_of("Fill B2:B6 with 3 and 4, the total in B7") == ["B2:B6", "B7", "3", "4"]
+    assert sf.spans_of("Rename old.txt to new.md.") == ["old.txt", "new.md"]  # the full stop ends it
+    assert sf.spans_of("Move docs/a.txt into the folder called archive") == ["docs/a.txt", "archive"]
+    assert sf.spans_of("Make a folder named reports, then 'x y'") == ["x y", "reports"]  # quoted first
+    assert sf.spans_of("Press the button 7 on the calculator.") == ["7"]  # no name, no cell: a number
+    assert sf.spans_of("Open the File menu. Then A.") == []
+
+
 def test_an_arithmetic_expression_is_a_span_in_keypad_symbols_after_the_others() -> None:
     assert sf.spans_of("Work out 60 + 15 please") == ["60", "15", "60+15"]
     assert sf.spans_of("Find (44 - 7) × 40 (quickly)") == ["44", "7", "40", "(44-7)*40"]
@@ -211,6 +222,23 @@ def test_a_paraphrase_keeps_screens_actions_and_typed_text() -> None:
     assert again[0].target == rows[0].target and again[0].a11y == rows[0].a11y
     spans = sf.spans_of(again[1].instruction)
     assert again[1].target_of().text(spans) == "mv a.txt docs/b.txt"  # same characters typed
+
+
+def test_unquoted_wordings_keep_typed_values_they_can_still_find() -> None:
+    from cua.learn.dataset import unquoted, unquoted_rows
+
+    assert unquoted("Create 'notes.txt' with 'two words' in it") == "Create notes.txt with 'two words' in it"
+    rows = rows_for("Create an empty file named 'notes.txt'", "1")
+    rows[1].target = {"kind": "type", "template": "touch {}", "span": 0}
+    bare = unquoted_rows(rows)
+    assert [r.instruction for r in bare] == ["Create an empty file named notes.txt"] * 2
+    assert bare[1].target_of().text(sf.spans_of(bare[1].instruction)) == "touch notes.txt"
+    assert bare[0].target == rows[0].target  # the click is the same click
+    # A bare word nothing marks as a value would be typed as a literal: no such rows.
+    rows = rows_for("Write 'pear' in the box", "1")
+    rows[1].target = {"kind": "type", "template": "{}", "span": 0}
+    assert unquoted_rows(rows) == []
+    assert unquoted_rows(rows_for("Show 7 on the display", "7")) == []  # nothing quoted
 
 
 def test_vocabularies_mine_keys_and_templates() -> None:
