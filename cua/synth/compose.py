@@ -55,6 +55,7 @@ from cua.synth.derive import Candidate, app_kind, app_name, proposal, with_chain
 from cua.synth.shell import command_steps
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.walk import Move, Walk
+from cua.synth.webform import FormGoal, form_goals, shown_form
 from cua.synth.words import file_stem, words
 from cua.tasks.params import HOME
 from cua.tasks.spec import LaunchStep, SetupItem
@@ -257,6 +258,8 @@ def compose(
     opened = opened_text(walk.start, setup)
     shown = file_manager(walk.start)
     listed = home_top(walk.start) if shell else None
+    form = shown_form(walk.start, setup)
+    goals: Sequence[FileGoal | FormGoal]
     if listed is not None:
         goals = _shell_goals(walk, listed, rng, count)
     elif table is not None:
@@ -267,13 +270,15 @@ def compose(
         goals = _append_goals(*opened, rng, count)
     elif shown is not None:
         goals = _file_goals(walk, shown, rng, count)
+    elif form is not None:
+        goals = form_goals(walk.start, form, rng, count)
     else:
         return []
     out: list[Candidate] = []
     for kind, steps, change, validator, values in goals:
         moves = [Move([step], label, walk.start, walk.start) for step, label in steps]
         cand = Candidate(app, kind, change, moves, {}, provenance={**provenance, "composed": True})
-        quoted = {k: f"'{v}'" for k, v in values.items()}
+        quoted = {k.lstrip("_"): v if k.startswith("_") else f"'{v}'" for k, v in values.items()}
         filled = {**quoted, "app": app_name(app), "thing": app_kind(app)}
         out.append(with_chain(proposal(cand, setup, validator, filled, kind), moves))
     return out

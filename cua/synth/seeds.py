@@ -213,8 +213,13 @@ def _labelled(name: str, control: str) -> str:
     return f'<p><label for="{name}">{name.capitalize()}</label> {control}</p>'
 
 
-def _form(rng: random.Random) -> str:
-    """Return a form of random text inputs, a select, a radio group, check boxes and a button."""
+def _form(rng: random.Random, action: str) -> str:
+    """Return a form of random text inputs, a select, a radio group, check boxes and a send button.
+
+    The button submits the form by GET to the page ``action``: the browser then shows that page
+    with every control's value in the address (``page.html?field=word&group=choice&box=on``), as
+    a search form or a simple sign-up page does.
+    """
     ids: set[str] = set()
     parts: list[str] = []
     for _ in range(rng.randint(1, 3)):
@@ -236,8 +241,8 @@ def _form(rng: random.Random) -> str:
     if rng.random() < 0.5:
         area = _field_id(ids, rng)
         parts.append(_labelled(area, f'<textarea id="{area}" name="{area}"></textarea>'))
-    parts.append(f'<p><button type="button">{words(rng, 1)[0].capitalize()}</button></p>')
-    return "<form>" + "\n".join(parts) + "</form>"
+    parts.append(f'<p><button type="submit">{words(rng, 1)[0].capitalize()}</button></p>')
+    return f'<form action="{action}" method="get">' + "\n".join(parts) + "</form>"
 
 
 def _page(title: str, body: str) -> str:
@@ -248,7 +253,10 @@ def _page(title: str, body: str) -> str:
 
 
 def _chromium(rng: random.Random) -> tuple[SetupItem, ...]:
-    """Return a folder of 2-4 linked local pages, the first with a random form, opened in Chromium."""
+    """Return a folder of 2-4 linked local pages, the first with a random form, opened in Chromium.
+
+    Each form sends to the next page (the last page's to the first).
+    """
     names = _Names(rng)
     folder = names.stem()
     pages = [f"{names.stem()}.html" for _ in range(rng.randint(2, 4))]
@@ -261,7 +269,7 @@ def _chromium(rng: random.Random) -> tuple[SetupItem, ...]:
             if j != i and (i == 0 or j == 0 or rng.random() < 0.5)
         )
         paragraph = f"<p>{_line(rng)}</p>"
-        form = _form(rng) if i == 0 or rng.random() < 0.4 else ""
+        form = _form(rng, pages[(i + 1) % len(pages)]) if i == 0 or rng.random() < 0.4 else ""
         steps.append(_write(f"{folder}/{page}", _page(title, f"{paragraph}\n{form}\n<ul>{links}</ul>")))
     return (
         *steps,
