@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,7 +132,9 @@ def options_of(a11y: Sequence[A11yNode] | None, ocr: Sequence[TextBox] = ()) -> 
     """Return the options of a screen: widgets of the tree (document order), then OCR boxes.
 
     Containers and slivers (under 4 px) are left out, and so are unnamed widgets that cannot be
-    typed into: nothing could tell them apart. At most :data:`MAX_OPTIONS`.
+    typed into: nothing could tell them apart. At most :data:`MAX_OPTIONS`: past it the most
+    numerous role is cut (a big table's cells), so the few controls beside it stay (a
+    spreadsheet's name box, which comes after the cells in LibreOffice's tree).
     """
     out: list[Option] = []
     for n in a11y or ():
@@ -143,7 +146,25 @@ def options_of(a11y: Sequence[A11yNode] | None, ocr: Sequence[TextBox] = ()) -> 
     for box in ocr:
         if box.bbox[2] >= 4 and box.bbox[3] >= 4 and box.text.strip():
             out.append(Option("ocr", "ocr", "", box.text, (), box.bbox))
-    return out[:MAX_OPTIONS]
+    return _capped(out)
+
+
+def _capped(options: list[Option]) -> list[Option]:
+    """Return ``options`` cut to :data:`MAX_OPTIONS`, in order, the most numerous role losing its tail."""
+    if len(options) <= MAX_OPTIONS:
+        return options
+    crowded, count = Counter(o.role for o in options).most_common(1)[0]
+    room = MAX_OPTIONS - (len(options) - count)
+    if room < 0:
+        return options[:MAX_OPTIONS]
+    out = []
+    for o in options:
+        if o.role == crowded:
+            if room == 0:
+                continue
+            room -= 1
+        out.append(o)
+    return out
 
 
 def spans_of(instruction: str) -> list[str]:

@@ -58,6 +58,18 @@ def test_options_leave_out_containers_and_unnamed_widgets() -> None:
     assert options[-1].source == "ocr" and options[-1].label() == "$ ls"
 
 
+def test_a_big_table_loses_its_last_cells_not_the_controls_after_it() -> None:
+    cells = [node("table cell", f"A{i}", 10, 10 + i) for i in range(1, 400)]
+    box = node("text", "", 60, 140, "editable", text="A1")  # a spreadsheet's name box, after its cells
+    options = sf.options_of([*cells, box, node("push button", "Save", 5, 5)])
+    assert len(options) == sf.MAX_OPTIONS
+    assert [o.label() for o in options[-2:]] == ["A1", "Save"]  # in order, the controls kept
+    assert [o.label() for o in options[:2]] == ["A1", "A2"] and options[-3].label() == f"A{sf.MAX_OPTIONS - 2}"
+    # Up to the cap nothing is cut; a screen of only one role keeps its first options.
+    assert len(sf.options_of(cells[: sf.MAX_OPTIONS])) == sf.MAX_OPTIONS
+    assert [o.label() for o in sf.options_of(cells)][-1] == f"A{sf.MAX_OPTIONS}"
+
+
 def test_every_role_a_walk_acts_on_has_a_role_index() -> None:
     from cua.synth.walk import ACTIONABLE, EDITABLE
 
