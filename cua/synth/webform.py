@@ -15,7 +15,8 @@ its item picked), admitted like any candidate: proven from a fresh reset, every 
 failing (nothing is sent before the last click), near misses failing.
 
 Nothing here reads a built-in task: the form is the seed's (``cua.synth.seeds``) and the
-phrasings are ``grammar.yaml``'s ``goal/form-send`` list and its ``form_*`` clauses.
+phrasings are ``grammar.yaml``'s ``goal/form-send`` list and its ``form_send_*`` clauses (one
+wording of each drawn per goal).
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ def _goal(start: Snapshot, form: Form, rng: random.Random) -> FormGoal | None:
         ticked.add(rng.choice(boxes).name)
     if len(typed) + len(picked) + len(ticked) < 2:
         return None
-    clause = grammar()["clauses"]
+    phrases = grammar()["clauses"]
+    clause = {k: rng.choice(phrases[f"form_send_{k}"]) for k in ("field", "select", "pick", "tick")}
     steps: list[tuple[Step, str]] = []
     parts: list[str] = []
     sent: list[tuple[str, str]] = []  # what the browser sends, in the form's order
@@ -241,7 +243,7 @@ def _goal(start: Snapshot, form: Form, rng: random.Random) -> FormGoal | None:
             sent.append((c.name, typed.get(c.name, "")))
             if c.name in typed:
                 steps += [_click("entry", c.label), ({"type": typed[c.name]}, f"type '{typed[c.name]}'")]
-                parts.append(_fill(clause["form_field"], field=c.label, value=typed[c.name]))
+                parts.append(_fill(clause["field"], field=c.label, value=typed[c.name]))
         elif c.kind == "select":
             value = picked.get(c.name, c.options[0] if c.options else "")
             sent.append((c.name, value))
@@ -251,11 +253,11 @@ def _goal(start: Snapshot, form: Form, rng: random.Random) -> FormGoal | None:
                     _click("combo box", c.label, {"node": item}),
                     _click("menu item", value, {"gone": item}),
                 ]
-                parts.append(_fill(clause["form_select"], field=c.label, choice=value))
+                parts.append(_fill(clause["select"], field=c.label, choice=value))
         elif picked.get(c.name) == c.value or c.name in ticked:  # a radio button or a check box
             sent.append((c.name, c.value))
             steps.append(_click("radio button" if c.kind == "radio" else "check box", c.label))
-            parts.append(_fill(clause["form_pick" if c.kind == "radio" else "form_tick"], choice=c.label))
+            parts.append(_fill(clause["pick" if c.kind == "radio" else "tick"], choice=c.label))
     landing = f"{HOME}/{form.action}?{urlencode(sent)}"
     steps.append(_click("push button", form.button, {"node": {"role": "entry", "text": landing}}))
     address = _address(start, form)

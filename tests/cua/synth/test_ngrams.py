@@ -32,10 +32,15 @@ def grams(text: str) -> set[tuple[str, ...]]:
 def synthesized_phrasings() -> list[str]:
     g = grammar()
     out = [p for kind, phrases in g.items() if kind not in ("files", "clauses") for p in phrases]
-    clauses = list(g["clauses"].values())
+    clauses = [c for v in g["clauses"].values() for c in ([v] if isinstance(v, str) else v)]
     for template in g["files"]:
         for a, b in itertools.product(clauses, repeat=2):
             out.append(template.replace("${clauses}", f"{a}, {b}"))
+    # A sent form's instruction joins its clauses: ", " between, " and " before the last.
+    form = [c for k, v in g["clauses"].items() if k.startswith("form_send_") for c in v]
+    for template in g["goal/form-send"]:
+        for a, b in itertools.product(form, repeat=2):
+            out += [template.replace("${fields}", f"{a}, {b}"), template.replace("${fields}", f"{a} and {b}")]
     return out
 
 
