@@ -51,7 +51,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cua.synth.derive import Candidate, app_kind, app_name, proposal, with_chain
+from cua.synth.derive import Candidate, app_kind, app_name, proposal, with_chain, written
 from cua.synth.shell import command_steps
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.walk import Move, Walk
@@ -60,7 +60,6 @@ from cua.synth.words import file_stem, words
 from cua.tasks.params import HOME
 from cua.tasks.spec import LaunchStep, SetupItem
 from cua.tasks.validators.book import cell_ref
-from sandbox.profile import WriteFile
 
 #: Roles of keypad buttons.
 BUTTON_ROLES = ("push button", "toggle button")
@@ -172,13 +171,11 @@ def opened_text(start: Snapshot, setup: Sequence[SetupItem]) -> tuple[str, str] 
     shown = [p for p in opened if p.endswith(TEXT_SUFFIXES) and p.rsplit("/", 1)[-1] in start.title]
     if start.home is None or len(shown) != 1:
         return None
-    written = next(
-        (s for s in setup if isinstance(s, WriteFile) and s.path in (shown[0], f"{HOME}/{shown[0]}")), None
-    )
-    if written is None:
+    text = written(setup, shown[0])
+    if text is None:
         return None
     try:
-        return shown[0], written.content.decode("utf-8")
+        return shown[0], text.content.decode("utf-8")
     except UnicodeDecodeError:
         return None
 
@@ -197,12 +194,10 @@ def workbook(start: Snapshot, setup: Sequence[SetupItem]) -> tuple[str, list[lis
     if book.rsplit("/", 1)[-1] not in start.title:
         return None
     source = book.rsplit(".", 1)[0] + ".csv"
-    written = next(
-        (s for s in setup if isinstance(s, WriteFile) and s.path in (source, f"{HOME}/{source}")), None
-    )
-    if written is None:
+    table = written(setup, source)
+    if table is None:
         return None
-    rows = list(csv.reader(io.StringIO(written.content.decode("utf-8", "replace"))))
+    rows = list(csv.reader(io.StringIO(table.content.decode("utf-8", "replace"))))
     if len(rows) < 3 or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
         return None
     if not all(_numeric(v) for row in rows[1:] for v in row[1:]):

@@ -122,6 +122,11 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def written(setup: Sequence[SetupItem], path: str) -> WriteFile | None:
+    """Return the setup's file written at ``path`` (relative to HOME, or absolute), or None."""
+    return next((s for s in setup if isinstance(s, WriteFile) and s.path in (path, f"{HOME}/{path}")), None)
+
+
 def setup_json(setup: Sequence[SetupItem]) -> list[dict[str, Any]]:
     """Return ``setup`` in task-file form (the inverse of ``cua.tasks.spec.parse_setup``)."""
     out: list[dict[str, Any]] = []

@@ -30,12 +30,11 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
 
-from cua.synth.derive import grammar
+from cua.synth.derive import grammar, written
 from cua.synth.state import Change, NodeKey, Snapshot
 from cua.synth.words import words
 from cua.tasks.params import HOME
 from cua.tasks.spec import LaunchStep, SetupItem
-from sandbox.profile import WriteFile
 
 Step = dict[str, Any]
 """One oracle step in the task-file form."""
@@ -63,6 +62,7 @@ class Form:
     """A GET form of a local page: where it sends, its controls in order, its send button."""
 
     page: str  # the page showing it, a path under HOME
+    address: NodeKey  # the address bar showing that page
     action: str  # the page it sends to, a path under HOME
     landing_title: str  # that page's title
     controls: list[Control]
@@ -154,39 +154,28 @@ def shown_form(start: Snapshot, setup: Sequence[SetupItem]) -> Form | None:
     its label.
     """
     launched = [a for s in setup if isinstance(s, LaunchStep) for a in s.args if a.startswith("file://")]
-    if len(launched) != 1:
+    if len(launched) != 1 or not launched[0].startswith(f"file://{HOME}/"):
         return None
     path = launched[0].removeprefix("file://")
-    if not any(k.role == "entry" and v.text == path for k, v in start.nodes.items()):
-        return None
-    written = _written(setup, path.removeprefix(HOME + "/"))
-    if written is None or not path.startswith(HOME + "/"):
+    page = path.removeprefix(HOME + "/")
+    address = next((k for k, v in start.nodes.items() if k.role == "entry" and v.text == path), None)
+    source = written(setup, page)
+    if address is None or source is None:
         return None
     reader = _FormReader()
-    reader.feed(written.content.decode("utf-8", "replace"))
+    reader.feed(source.content.decode("utf-8", "replace"))
     if reader.preset or not reader.button or not reader.action or re.search(r"[/:?#]", reader.action):
         return None
     if ("push button", reader.button) not in start.visible:
         return None
-    folder = path.removeprefix(HOME + "/").rpartition("/")[0]
+    folder = page.rpartition("/")[0]
     action = f"{folder}/{reader.action}" if folder else reader.action
-    target = next(
-        (s for s in setup if isinstance(s, WriteFile) and s.path in (action, f"{HOME}/{action}")), None
-    )
+    target = written(setup, action)
     found = _TITLE.search(target.content.decode("utf-8", "replace")) if target is not None else None
     if found is None:
         return None
     title = html.unescape(found.group(1)).strip()
-    return Form(path.removeprefix(HOME + "/"), action, title, reader.controls, reader.button)
-
-
-def _written(setup: Sequence[SetupItem], path: str) -> WriteFile | None:
-    """Return the setup's file written at ``path`` (under HOME), or None."""
-    return next((s for s in setup if isinstance(s, WriteFile) and s.path in (path, f"{HOME}/{path}")), None)
-
-
-def _address(start: Snapshot, form: Form) -> NodeKey:
-    return next(k for k, v in start.nodes.items() if k.role == "entry" and v.text == f"{HOME}/{form.page}")
+    return Form(page, address, action, title, reader.controls, reader.button)
 
 
 def form_goals(start: Snapshot, form: Form, rng: random.Random, count: int) -> list[FormGoal]:
@@ -260,16 +249,15 @@ def _goal(start: Snapshot, form: Form, rng: random.Random) -> FormGoal | None:
             parts.append(_fill(clause["pick" if c.kind == "radio" else "tick"], choice=c.label))
     landing = f"{HOME}/{form.action}?{urlencode(sent)}"
     steps.append(_click("push button", form.button, {"node": {"role": "entry", "text": landing}}))
-    address = _address(start, form)
     # The page landed on, under its address with the query sent, the address bar no longer being
     # edited (a typed address not yet opened shows the same text while the field has the focus).
     validator = {
         "all": [
-            {"a11y": {"target": address.target(), "text_equals": landing, "not_states": ["focused"]}},
+            {"a11y": {"target": form.address.target(), "text_equals": landing, "not_states": ["focused"]}},
             {"window_title": {"matches": re.escape(form.landing_title) + r"( - .*)?"}},
         ]
     }
-    change = Change("goal/form-send", address, f"{HOME}/{form.page}", landing)
+    change = Change("goal/form-send", form.address, f"{HOME}/{form.page}", landing)
     joined = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     return "goal/form-send", steps, change, validator, {"_fields": joined, "button": form.button}
 
