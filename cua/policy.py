@@ -127,6 +127,20 @@ class ReadsScreen(Protocol):
 
 
 @runtime_checkable
+class UsesMemoryHook(Protocol):
+    """A policy that reads the episode's memory hook itself, not only its rendered text.
+
+    The agent loop calls ``bind_memory(hook)`` as each episode starts (the hook is then queried
+    before every step, as for any policy). ``cua.policies.recall.RecallPolicy`` reads the hook's
+    ranking to replay a remembered run.
+    """
+
+    def bind_memory(self, hook: object) -> None:
+        """Take the memory hook of the episode about to start."""
+        ...
+
+
+@runtime_checkable
 class SettlingPolicy(Protocol):
     """A policy that knows when the screen is ready after its actions (oracles, replays).
 

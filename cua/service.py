@@ -36,6 +36,7 @@ from cua.explore.report import memory_png, success_png
 from cua.memory.admission import AdmissionConfig, admit
 from cua.memory.index import ExperienceIndex, Item
 from cua.memory.session import memory_hooks
+from cua.policies.recall import RecallPolicy
 from cua.policies.registry import BUNDLED, MODEL, check_policy_name, policy_factory
 from cua.policies.replay import DEFAULT_WAIT_S, load_recording
 from cua.policy import Policy, instruction_problem
@@ -194,6 +195,8 @@ class Service:
                 screen = "on your screen" if request.real_screen else "in a sandbox"
                 yield Notice(f"starting {name} {screen} ...")
                 config = AgentConfig(max_steps=steps, history_screenshots=request.history_screenshots)
+                if hook is not None and policy.name == BUNDLED:  # it reads no prose: memory hands over
+                    policy = RecallPolicy(policy, sb, store)
                 agent = Agent(policy, sb, store=store, config=config, guard=request.guard,
                               memory=hook, control=control)  # fmt: skip
                 episode: Generator[EpisodeEvent, None, EpisodeOutcome] = episode_steps(
@@ -296,6 +299,12 @@ class Service:
 
                 def memory_factory(task: TaskSpec) -> Any:
                     return hook_of(task.app, task.id)
+
+                if policy == BUNDLED:  # it reads no prose: the memory reaches it through the hand-over
+                    bundled_factory = factory
+
+                    def factory(task: TaskSpec, sandbox: Sandbox, seed: int) -> Policy:
+                        return RecallPolicy(bundled_factory(task, sandbox, seed), sandbox, store)
 
                 emit(Notice(
                     f"memory on: {store.data_dir / 'memory'}; the evaluated task's own runs and the "

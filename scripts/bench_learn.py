@@ -11,6 +11,15 @@ with a 95 % Wilson interval, for ``bundled``, ``match`` and ``random`` on the sa
   space cannot produce (drag, scroll, ...), i.e. what bounds it by design;
 - ``step_latency_ms`` / ``step_latency_p95_ms``: the bundled policy's step (reading the screen
   plus the network), overall and per app;
+- ``memory_gain`` (with ``--memory-from DIR``): the bundled policy again on the same tasks with
+  an experience memory built only from that exploration data directory's verified runs of
+  synthesized tasks, through the memory hand-over (``cua.policies.recall``: a remembered run of
+  the same wording is replayed with the new values); success with memory minus without, the
+  paired wins/losses and the exact sign test's p;
+- ``memory_gain_online``: the bundled policy with the hand-over and a memory that starts empty
+  and admits the policy's own verified attempts as it goes: instance k of every family runs
+  after instances 0..k-1 (``split: eval`` families are never retrieved, by the memory's rule);
+  the memory lives in a temporary index and is never used for training;
 - ``wall_s`` of the whole benchmark.
 
 ``--quick`` (for CI) runs one instance per family without LibreOffice and Chromium.
@@ -24,7 +33,7 @@ round: the success rate with its Wilson interval and the gate's decision; then t
 test (``cua.learn.gate``) of the last round against round 0 on the same tasks, and a plot
 (``--plot``, PNG) of success per round.
 
-    python scripts/bench_learn.py [--checkpoint DIR] [--parallel 2] [--quick]
+    python scripts/bench_learn.py [--checkpoint DIR] [--parallel 2] [--quick] [--memory-from DIR]
     python scripts/bench_learn.py --iterations 3 --apps galculator --episodes 6 --suite galculator
 """
 
@@ -46,7 +55,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cua.eval.suite import EvalReport, evaluate, select_tasks
-from cua.policies.registry import policy_factory
+from cua.learn.gate import sign_test_p_value
+from cua.policies.recall import RecallPolicy
+from cua.policies.registry import PolicyFactory, policy_factory
 from cua.store import TrajectoryStore
 from cua.tasks import TaskSpec
 
@@ -105,6 +116,102 @@ def pct(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def paired(on: EvalReport, off: EvalReport, recalls: dict[str, RecallPolicy]) -> dict[str, Any]:
+    """Return success with memory, without, the gain, the paired sign test and the hand-overs."""
+    base = {e.task: e.passed for e in off.episodes}
+    eps = [e for e in on.episodes if e.task in base]
+    wins = sum(e.passed and not base[e.task] for e in eps)
+    losses = sum(base[e.task] and not e.passed for e in eps)
+    with_memory, without = rate_of(on, {e.task for e in eps}), rate_of(off, {e.task for e in eps})
+    replayed = [e for e in eps if recalls.get(e.task) is not None and recalls[e.task].chosen is not None]
+    return {
+        "gain": round((with_memory["rate"] or 0.0) - (without["rate"] or 0.0), 4),
+        "with_memory": with_memory,
+        "without": without,
+        "wins": wins,
+        "losses": losses,
+        "sign_test_p": round(sign_test_p_value(wins, losses), 4),
+        "handed_over": len(replayed),
+        "handed_over_passed": sum(e.passed for e in replayed),
+        "families_gained": sorted({e.family for e in eps if e.passed and not base[e.task]}),
+        "families_lost": sorted({e.family for e in eps if base[e.task] and not e.passed}),
+    }
+
+
+def with_recall(base: PolicyFactory, recalls: dict[str, RecallPolicy]) -> PolicyFactory:
+    """Wrap each episode's policy in the memory hand-over, keeping it by task id to read later."""
+
+    def make(task: TaskSpec, sandbox: Any, seed: int) -> RecallPolicy:
+        recalls[task.id] = RecallPolicy(base(task, sandbox, seed), sandbox)
+        return recalls[task.id]
+
+    return make
+
+
+def memory_gain(tasks: list[TaskSpec], factory: PolicyFactory, off: EvalReport, explored: Path,
+                args: argparse.Namespace, store: TrajectoryStore, tmp: Path) -> dict[str, Any]:  # fmt: skip
+    """The bundled policy with a memory of ``explored``'s verified runs of synthesized tasks only."""
+    from cua.explore.db import ExploreDB
+    from cua.explore.rounds import listed_tasks
+    from cua.learn.dataset import synthesized_tasks
+    from cua.memory import ExperienceIndex, ExperienceMemory, StaticEncoder
+    from cua.memory.admission import AdmissionConfig, admit
+
+    db = ExploreDB(explored / "explore.sqlite")
+    try:
+        known = {st.hash for st in synthesized_tasks(listed_tasks(db))[0]}
+    finally:
+        db.close()
+    encoder = StaticEncoder()
+    recalls: dict[str, RecallPolicy] = {}
+    with TrajectoryStore(explored) as source, ExperienceIndex(tmp / "explored-memory.sqlite") as index:
+        runs = [r for r in source.list_runs() if r.task_hash is not None and r.task_hash in known]
+        admitted = admit(source, index, encoder, AdmissionConfig(include_oracle=True), runs=runs)
+
+        def hook(task: TaskSpec) -> ExperienceMemory:
+            return ExperienceMemory(index, encoder, app=task.app, task_id=task.id, store=source)
+
+        on = evaluate(tasks, with_recall(factory, recalls), policy_name="bundled+memory", suite="all",
+                      parallel=args.parallel, store=store, memory=hook)  # fmt: skip
+        out = paired(on, off, recalls)
+        out["memory"] = {"from": str(explored), "runs": len(runs), "items": index.count(),
+                         "admitted": admitted.admitted}  # fmt: skip
+    return out
+
+
+def memory_gain_online(
+    tasks: list[TaskSpec], factory: PolicyFactory, off: EvalReport, args: argparse.Namespace,
+    store: TrajectoryStore, tmp: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """The bundled policy with a memory of its own verified attempts, admitted instance by instance."""
+    from cua.memory import ExperienceIndex, ExperienceMemory, StaticEncoder
+    from cua.memory.admission import admit
+
+    encoder = StaticEncoder()
+    recalls: dict[str, RecallPolicy] = {}
+    rounds: dict[int, list[TaskSpec]] = defaultdict(list)
+    for task in tasks:
+        rounds[int(task.id.rsplit("/", 1)[1])].append(task)
+    episodes = []
+    with ExperienceIndex(tmp / "online-memory.sqlite") as index:
+
+        def hook(task: TaskSpec) -> ExperienceMemory:
+            return ExperienceMemory(index, encoder, app=task.app, task_id=task.id, store=store)
+
+        for k in sorted(rounds):
+            report = evaluate(rounds[k], with_recall(factory, recalls), policy_name="bundled+online-memory",
+                              suite="all", parallel=args.parallel, store=store, memory=hook)  # fmt: skip
+            episodes += report.episodes
+            verified = [store.get_run(e.run_id) for e in report.episodes if e.passed and e.run_id]
+            if verified:
+                admit(store, index, encoder, runs=verified)
+            print(f"online memory: instance {k}: {sum(e.passed for e in report.episodes)}/"
+                  f"{len(report.episodes)} passed, {index.count()} items", file=sys.stderr)  # fmt: skip
+        out = paired(EvalReport("all", "bundled+online-memory", episodes, 0.0, []), off, recalls)
+        out["memory_items"] = index.count()
+    return out
 
 
 def run_cli(*args: str) -> dict[str, Any]:
@@ -217,9 +324,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=0, help="measure N learning rounds instead")
     parser.add_argument("--apps", default="galculator", help="with --iterations: apps explored each round")
     parser.add_argument("--episodes", type=int, default=6, help="with --iterations: walks per app per round")
-    parser.add_argument("--suite", default="all", help="with --iterations: built-in tasks measured")
+    parser.add_argument("--suite", default="all", help="built-in tasks measured: all, or apps/families (a,b)")
     parser.add_argument("--plot", type=Path, default=None, help="with --iterations: write the plot here")
     parser.add_argument("--keep", type=Path, default=None, help="with --iterations: data directory to use")
+    parser.add_argument("--memory-from", type=Path, default=None,
+                        help="exploration data directory: memory_gain with its verified runs")  # fmt: skip
+    parser.add_argument("--no-online-memory", action="store_true", help="skip memory_gain_online")
     args = parser.parse_args()
     t0 = time.monotonic()
     if args.iterations:
@@ -227,7 +337,8 @@ def main() -> None:
         print(json.dumps({"iterations": measured, "wall_s": round(time.monotonic() - t0, 1)}, indent=1))
         return
     instances = 1 if args.quick else args.instances
-    tasks = select_tasks("all", instances=instances, include_slow=not args.quick)
+    tasks = [t for part in args.suite.split(",")
+             for t in select_tasks(part, instances=instances, include_slow=not args.quick)]  # fmt: skip
     singles = {t.id for t in tasks if single_step(t)}
     eval_split = {t.id for t in tasks if t.split == "eval"}
     by_id = {t.id: t for t in tasks}
@@ -266,6 +377,14 @@ def main() -> None:
                 out["ceiling_misses"] = {f: c for f, c in sorted(missed.items()) if c}
                 out["bundled_failed_families"] = sorted(missed)
                 out["bundled_mean_steps"] = round(statistics.mean(e.steps for e in report.episodes), 2)
+                if args.memory_from is not None:
+                    print("bundled with the exploration memory", file=sys.stderr)
+                    out["memory_gain"] = memory_gain(tasks, factory, report, args.memory_from, args, store,
+                                                     Path(tmp))  # fmt: skip
+                if not args.no_online_memory:
+                    print("bundled with its own memory, instance by instance", file=sys.stderr)
+                    out["memory_gain_online"] = memory_gain_online(tasks, factory, report, args, store,
+                                                                   Path(tmp))  # fmt: skip
     out.update(builtin_success=success, builtin_success_by_app=by_app, single_step_success=single)
     out.update(single_step_tasks=len(singles), eval_split_success=evals, eval_split_tasks=len(eval_split))
     out["wall_s"] = round(time.monotonic() - t0, 1)

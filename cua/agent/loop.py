@@ -38,6 +38,7 @@ from cua.policy import (
     ReadsScreen,
     Recall,
     SettlingPolicy,
+    UsesMemoryHook,
     instruction_problem,
 )
 from cua.store import (
@@ -361,6 +362,8 @@ class Agent:
             if isinstance(self.memory, EpisodicMemory):
                 state.phase = "memory hook"
                 self.memory.begin_episode(run_id)
+            if isinstance(self.policy, UsesMemoryHook):
+                self.policy.bind_memory(self.memory)
             yield from self._loop(instruction, state, result, secrets)
         except GeneratorExit:
             self._end(result, RunStatus.CANCELLED, "stopped: the caller closed the episode")
