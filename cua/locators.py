@@ -119,6 +119,14 @@ def locate_point(nodes: Sequence[A11yNode] | None, x: int, y: int, text: Sequenc
     )
 
 
+def same_label(shown: str, wanted: str) -> bool:
+    """Return whether a node's name or text is the label: equal but for spaces around it.
+
+    Some menus pad an item's name with the spaces before its accelerator ("Save As...      ").
+    """
+    return shown == wanted or shown.strip() == wanted.strip()
+
+
 def candidates(locator: Locator, nodes: Sequence[A11yNode]) -> list[A11yNode]:
     """Return the nodes ``locator`` matches, best first (document order within a rank).
 
@@ -135,7 +143,8 @@ def candidates(locator: Locator, nodes: Sequence[A11yNode]) -> list[A11yNode]:
         found = [
             n
             for n in nodes
-            if (n.name == label or n.text == label) and (locator.app is None or n.app == locator.app)
+            if (same_label(n.name, label) or same_label(n.text, label))
+            and (locator.app is None or n.app == locator.app)
         ]
         found.sort(key=lambda n: n.role in CONTAINER_ROLES)
     else:
@@ -143,11 +152,11 @@ def candidates(locator: Locator, nodes: Sequence[A11yNode]) -> list[A11yNode]:
             n
             for n in nodes
             if n.role == locator.role
-            and (locator.name is None or n.name == locator.name)
+            and (locator.name is None or same_label(n.name, locator.name))
             and (locator.app is None or n.app == locator.app)
         ]
         if not found and locator.text:
-            found = [n for n in nodes if n.role == locator.role and n.text == locator.text]
+            found = [n for n in nodes if n.role == locator.role and same_label(n.text, locator.text)]
     if len(found) > 1 and locator.path is not None:
         found.sort(key=lambda n: n.path != locator.path)
     return found

@@ -24,8 +24,10 @@ validator is the whole difference under HOME (exactly one new file, so a save el
 second file fails) plus that file's whole text (so a save before the last word, or the words
 typed into the name, fails); the demonstration types the words, saves with ctrl+s and gives the
 dialog the file's full path. An editor showing a text file the setup wrote gets "add this line
-at its end": exactly that file modified, its text the old text and the new line (a blank line
-between is allowed: editors differ in whether a file's last line break is a line of its own).
+at its end" (a blank line between is allowed: editors differ in whether a file's last line
+break is a line of its own) or "at its top", each with exactly that file modified and its whole
+text checked, or "save a copy under this name" by the File menu's Save As (exactly one new file
+with the old text, so a move, or a copy with the original changed too, fails).
 
 A spreadsheet opened on a table the seed wrote (its CSV is in the setup) gets formula goals (the
 total, average, largest or smallest of a column's numbers below it, or of a row's beside it)
@@ -93,6 +95,8 @@ FUNCTIONS: Mapping[str, tuple[str, Callable[[list[float]], float]]] = {
     "MAX": ("largest value", max),
     "MIN": ("smallest value", min),
 }
+#: The File menu's item that saves a document under another name (GTK editors).
+SAVE_AS = "Save As..."
 #: Extensions a saved text gets (an editor may pick its highlighting by it; the text is the same).
 TEXT_SUFFIXES = (".txt", ".md", ".text")
 
@@ -262,7 +266,7 @@ def compose(
     elif field is not None:
         goals = _editor_goals(walk, field, rng, count)
     elif opened is not None:
-        goals = _append_goals(*opened, rng, count)
+        goals = _opened_goals(walk, *opened, rng, count)
     elif shown is not None:
         goals = _file_goals(walk, shown, rng, count)
     elif form is not None:
@@ -411,6 +415,20 @@ def _file_goals(
     return _distinct(makers, rng, count)
 
 
+def _chooser_steps(name: str) -> list[tuple[Step, str]]:
+    """Return the steps that give an open save dialog the full path of HOME's ``name`` and save."""
+    path = f"{HOME}/{name}"
+    return [
+        ({"key": "ctrl+a"}, "key ctrl+a"),  # the dialog may offer a name already
+        ({"type": path}, f"type '{path}'"),
+        # GTK's file chooser checks a typed path before it lets Return save (and may open a
+        # completion list that takes a Return); the second Return saves (where the first did,
+        # it only adds an unsaved line). The save itself ends after the screen is calm.
+        ({"key": "Return"}, "key Return"),
+        ({"key": "Return", "until": {"file_exists": name}}, "key Return"),
+    ]
+
+
 def _editor_goals(walk: Walk, area: NodeKey, rng: random.Random, count: int) -> list[FileGoal]:
     """Return up to ``count`` "write these words and save them as NAME" goals."""
     taken = set(walk.start.home.entries) if walk.start.home is not None else set()
@@ -421,18 +439,11 @@ def _editor_goals(walk: Walk, area: NodeKey, rng: random.Random, count: int) -> 
             continue
         taken.add(name)
         text = " ".join(words(rng, rng.randint(2, 5)))
-        path = f"{HOME}/{name}"
         steps: list[tuple[Step, str]] = [
             ({"click": area.target()}, f"click {area.describe()}"),
             ({"type": text}, f"type '{text}'"),
             ({"key": "ctrl+s"}, "key ctrl+s"),
-            ({"key": "ctrl+a"}, "key ctrl+a"),  # the dialog may offer a name already
-            ({"type": path}, f"type '{path}'"),
-            # GTK's file chooser checks a typed path before it lets Return save (and may open a
-            # completion list that takes a Return); the second Return saves (where the first did,
-            # it only adds an unsaved line). The save itself ends after the screen is calm.
-            ({"key": "Return"}, "key Return"),
-            ({"key": "Return", "until": {"file_exists": name}}, "key Return"),
+            *_chooser_steps(name),
         ]
         saved = {"file_text": {"path": name, "equals": text}}
         validator: dict[str, Any] = {"all": [{"changes": {"created": [name]}}, saved]}
@@ -441,26 +452,59 @@ def _editor_goals(walk: Walk, area: NodeKey, rng: random.Random, count: int) -> 
     return goals
 
 
-def _append_goals(path: str, text: str, rng: random.Random, count: int) -> list[FileGoal]:
-    """Return up to ``count`` "add this line at the end of the file and save" goals."""
+def _opened_goals(walk: Walk, path: str, text: str, rng: random.Random, count: int) -> list[FileGoal]:
+    """Return up to ``count`` goals on the text file an editor shows: a line at its end or top, a copy.
+
+    Each edits (or copies) exactly that file: the validator's ``changes`` is the whole
+    difference under HOME, and the file's whole text is checked, so a line lost, a second file,
+    an unsaved edit or the original changed with its copy fails.
+    """
     body = text[:-1] if text.endswith("\n") else text
-    goals: list[FileGoal] = []
-    for _ in range(count):
+    fresh = _namer(walk.start, rng)
+
+    def edited(kind: str, steps: list[tuple[Step, str]], pattern: str, line: str) -> FileGoal:
+        steps = [*steps, ({"key": "ctrl+s", "until": {"file_changed": path}}, "key ctrl+s")]
+        validator: dict[str, Any] = {
+            "all": [{"changes": {"modified": [path]}}, {"file_text": {"path": path, "matches": pattern}}]
+        }
+        return kind, steps, Change(kind, modified=(path,)), validator, {"line": line, "name": path}
+
+    def append() -> FileGoal:
         line = " ".join(words(rng, rng.randint(2, 5)))
         steps: list[tuple[Step, str]] = [
             ({"key": "ctrl+end"}, "key ctrl+end"),
             ({"key": "Return"}, "key Return"),
             ({"type": line}, f"type '{line}'"),
-            ({"key": "ctrl+s", "until": {"file_changed": path}}, "key ctrl+s"),
         ]
         pattern = re.escape(body) + r"\n\n?" + re.escape(line) if body else r"\n?" + re.escape(line)
-        validator: dict[str, Any] = {
-            "all": [{"changes": {"modified": [path]}}, {"file_text": {"path": path, "matches": pattern}}]
-        }
-        change = Change("goal/append-line", modified=(path,))
-        if all(validator != g[3] for g in goals):
-            goals.append(("goal/append-line", steps, change, validator, {"line": line, "name": path}))
-    return goals
+        return edited("goal/append-line", steps, pattern, line)
+
+    def prepend() -> FileGoal:
+        line = " ".join(words(rng, rng.randint(2, 5)))
+        steps: list[tuple[Step, str]] = [
+            ({"key": "ctrl+home"}, "key ctrl+home"),
+            ({"type": line}, f"type '{line}'"),
+            ({"key": "Return"}, "key Return"),
+        ]
+        return edited("goal/prepend-line", steps, re.escape(line) + r"\n" + re.escape(body), line)
+
+    def copy() -> FileGoal:
+        name = fresh(_suffix(path) or rng.choice(TEXT_SUFFIXES))
+        # By the File menu: editors agree on its "Save As..." item, not on a shortcut for it.
+        steps: list[tuple[Step, str]] = [
+            ({"click": {"role": "menu", "name": "File"}}, "click menu 'File'"),
+            ({"click": {"role": "menu item", "name": SAVE_AS}}, f"click menu item '{SAVE_AS}'"),
+            *_chooser_steps(name),
+        ]
+        same = {"file_text": {"path": name, "equals": text}}
+        validator: dict[str, Any] = {"all": [{"changes": {"created": [name]}}, same]}
+        change = Change("goal/save-copy", created=(name,))
+        return "goal/save-copy", steps, change, validator, {"name": path, "copy": name}
+
+    makers: list[Callable[[], FileGoal]] = [append, copy]
+    if body:
+        makers.append(prepend)
+    return _distinct(makers, rng, count)
 
 
 def _sheet_goals(

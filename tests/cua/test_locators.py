@@ -47,6 +47,13 @@ def test_node_at_prefers_the_smallest_widget() -> None:
     assert node_at(TREE, 5, 5) is None
 
 
+def test_a_label_padded_with_spaces_is_the_same_label() -> None:
+    padded = [node("menu item", "Save As...      ", (110, 200, 120, 20), (0, 1, 3))]
+    assert resolve(Locator(role="menu item", name="Save As..."), padded) == (170, 210)
+    assert resolve(Locator(name="Save As..."), padded) == (170, 210)  # by its label alone
+    assert resolve(Locator(role="menu item", name="Save As"), padded) is None  # a prefix is not the label
+
+
 def test_locator_survives_a_moved_window() -> None:
     loc = locate_point(TREE, 130, 140)
     assert loc.role == "push button" and loc.name == "Save" and loc.describe() == "push button 'Save'"

@@ -6,6 +6,7 @@ import copy
 import random
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -59,11 +60,20 @@ NOTES = "first line here\nsecond one\n"
 NOTES_SETUP = (WriteFile("notes.txt", NOTES.encode()), LaunchStep(("/home/user/notes.txt",)))
 
 
-def test_an_opened_file_gets_append_goals_that_keep_its_text() -> None:
+def opened_goals(setup: tuple[Any, ...] = NOTES_SETUP, draws: int = 8) -> dict[str, list[Candidate]]:
+    """The goals composed for an editor showing notes.txt, by kind, over several draws."""
     shown = snap(title="notes.txt - Mousepad")
-    cands = compose(Walk(shown, [], "done"), "mousepad", NOTES_SETUP, {}, random.Random(0), count=5)
-    assert cands and {c.kind for c in cands} == {"goal/append-line"}
-    for c in cands:
+    out: dict[str, list[Candidate]] = {}
+    for seed in range(draws):
+        for c in compose(Walk(shown, [], "done"), "mousepad", setup, {}, random.Random(seed), count=2):
+            out.setdefault(c.kind, []).append(c)
+    return out
+
+
+def test_an_opened_file_gets_line_and_copy_goals_that_keep_its_text() -> None:
+    goals = opened_goals()
+    assert set(goals) == {"goal/append-line", "goal/prepend-line", "goal/save-copy"}
+    for c in goals["goal/append-line"]:
         changed, text = c.document["validator"]["all"]
         assert changed == {"changes": {"modified": ["notes.txt"]}}
         line = next(s["type"] for s in c.document["oracle"] if "type" in s)
@@ -71,9 +81,27 @@ def test_an_opened_file_gets_append_goals_that_keep_its_text() -> None:
         assert re.fullmatch(pattern, NOTES + line) and re.fullmatch(pattern, NOTES + "\n" + line)
         assert not re.fullmatch(pattern, NOTES) and not re.fullmatch(pattern, line + "\n" + NOTES)
         assert not re.fullmatch(pattern, "first line here\n" + line)  # a line lost on the way
+    for c in goals["goal/prepend-line"]:
+        changed, text = c.document["validator"]["all"]
+        assert changed == {"changes": {"modified": ["notes.txt"]}}
+        line = next(s["type"] for s in c.document["oracle"] if "type" in s)
+        pattern = text["file_text"]["matches"]
+        assert re.fullmatch(pattern, line + "\n" + NOTES[:-1])
+        assert not re.fullmatch(pattern, NOTES + line)  # at the end, not the top
+        assert not re.fullmatch(pattern, line + NOTES[:-1])  # joined to the old first line
+        assert not re.fullmatch(pattern, line + "\nsecond one")  # the old first line overwritten
+    for c in goals["goal/save-copy"]:
+        created, same = c.document["validator"]["all"]
+        (name,) = created["changes"]["created"]
+        assert name != "notes.txt" and name.endswith(".txt") and name not in HOME
+        assert same == {"file_text": {"path": name, "equals": NOTES}}
+        assert any(s.get("type") == f"/home/user/{name}" for s in c.document["oracle"])
     # Another file shown, or none of the opened ones: no goal about this file.
     assert compose(Walk(snap(title="other.txt - Mousepad"), [], "done"), "mousepad", NOTES_SETUP, {},
                    random.Random(0)) == []  # fmt: skip
+    # An empty file has no top line to go above: no prepend goal.
+    empty = (WriteFile("notes.txt", b""), NOTES_SETUP[1])
+    assert "goal/prepend-line" not in opened_goals(empty)
 
 
 def untitled_seed(app: str) -> TaskSpec:
@@ -308,19 +336,31 @@ def opened_seed(app: str) -> TaskSpec:
     raise AssertionError(f"no seed opening a file for {app} in 40 draws")
 
 
+def opened_goal(sb: XvfbSandbox, seed: TaskSpec, app: str, kind: str) -> Candidate:
+    """Walk ``seed`` (started on ``sb``) once and compose until a goal of ``kind`` comes up."""
+    start(sb, seed)
+    w = walk(sb, volatile_paths(seed), random.Random(0), moves=1, novelty=Novelty(),
+             text_pool=lambda r: "word", chooser=lambda nodes: None)  # fmt: skip
+    for draw in range(40):
+        for cand in compose(w, app, seed.setup, {}, random.Random(draw), count=2):
+            if cand.kind == kind:
+                return cand
+    raise AssertionError(f"no {kind} goal in 40 draws on {w.start.title!r}")
+
+
+def admitted(sb: XvfbSandbox, cand: Candidate) -> None:
+    """Admit ``cand`` with the near misses made in the editor too (leaving out a step must fail)."""
+    (decision,) = admit(sb, [cand], random.Random(2), random_actions=3, gui_near_misses=True).decisions
+    assert decision.admitted, decision.reason
+
+
 @pytest.mark.x11
 @pytest.mark.parametrize("app", ["mousepad", "geany"])
 def test_append_goals_are_proven_and_hard_to_fool(app: str) -> None:
     seed = opened_seed(app)
     with XvfbSandbox() as sb:
-        start(sb, seed)
-        w = walk(sb, volatile_paths(seed), random.Random(0), moves=1, novelty=Novelty(),
-                 text_pool=lambda r: "word", chooser=lambda nodes: None)  # fmt: skip
-        (cand,) = compose(w, app, seed.setup, {}, random.Random(4), count=1)
-        assert cand.kind == "goal/append-line", w.start.title
-        report = admit(sb, [cand], random.Random(2), random_actions=3, gui_near_misses=False)
-        (decision,) = report.decisions
-        assert decision.admitted, decision.reason
+        cand = opened_goal(sb, seed, app, "goal/append-line")
+        admitted(sb, cand)
         (path,) = cand.document["validator"]["all"][0]["changes"]["modified"]
         line = next(s["type"] for s in cand.document["oracle"] if "type" in s)
         assert reached(sb, cand, f"printf '%s\\n' '{line}' >> {path}")  # the shell's append: a pass
@@ -331,3 +371,39 @@ def test_append_goals_are_proven_and_hard_to_fool(app: str) -> None:
         )  # a file besides
         assert not demonstrated(sb, cand, save=False)  # typed, never saved
         assert not demonstrated(sb, cand, typed=line.upper())  # another line
+
+
+@pytest.mark.x11
+@pytest.mark.parametrize("app", ["mousepad", "geany"])
+def test_prepend_goals_are_proven_and_hard_to_fool(app: str) -> None:
+    seed = opened_seed(app)
+    with XvfbSandbox() as sb:
+        cand = opened_goal(sb, seed, app, "goal/prepend-line")
+        admitted(sb, cand)
+        (path,) = cand.document["validator"]["all"][0]["changes"]["modified"]
+        line = next(s["type"] for s in cand.document["oracle"] if "type" in s)
+        assert reached(sb, cand, f"sed -i '1i {line}' {path}")  # the shell's insert: a pass
+        assert not reached(sb, cand, f"printf '%s\\n' '{line}' >> {path}")  # at the end, not the top
+        assert not reached(sb, cand, f"sed -i '1s/^/{line}/' {path}")  # joined to the first line
+        assert not reached(sb, cand, f"sed -i '1c {line}' {path}")  # the first line overwritten
+        assert not reached(sb, cand, f"sed -i '1i {line}' {path}", f"cp {path} b-{path}")  # a file besides
+        assert not demonstrated(sb, cand, save=False)  # typed, never saved
+        assert not demonstrated(sb, cand, typed=line.upper())  # another line
+
+
+@pytest.mark.x11
+@pytest.mark.parametrize("app", ["mousepad", "geany"])
+def test_copy_goals_are_proven_and_hard_to_fool(app: str) -> None:
+    seed = opened_seed(app)
+    with XvfbSandbox() as sb:
+        cand = opened_goal(sb, seed, app, "goal/save-copy")
+        admitted(sb, cand)
+        (name,) = cand.document["validator"]["all"][0]["changes"]["created"]
+        original = next(s.path for s in seed.setup if isinstance(s, WriteFile)).removeprefix("/home/user/")
+        assert reached(sb, cand, f"cp {original} {name}")  # copied by the shell: a pass
+        assert not reached(sb, cand, f"mv {original} {name}")  # moved, not copied
+        assert not reached(sb, cand, f"cp {original} {name}", f"echo x >> {original}")  # the original changed
+        assert not reached(sb, cand, f"cp {original} {name}", f"echo x >> {name}")  # the copy differs
+        assert not reached(sb, cand, f"cp {original} other-{name}")  # another name
+        assert not reached(sb, cand, f"cp {original} {name}", f"cp {original} {name}.bak")  # a second copy
+        assert not reached(sb, cand)  # nothing saved
